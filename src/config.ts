@@ -1,0 +1,107 @@
+import { envSchema } from 'env-schema';
+import { Type, type Static } from '@sinclair/typebox';
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * Every setting Shipshape reads from the environment. The schema is the only
+ * description of a setting: its type, default and limits; the `Config` type is
+ * derived from it.
+ */
+export const ConfigSchema = Type.Object({
+  DATABASE_URL: Type.String({
+    default: 'postgres://localhost:5432/shipshape',
+    pattern: '^postgres(ql)?://',
+    description: 'PostgreSQL connection URL; the database is created at migrate if missing',
+  }),
+  REDIS_URL: Type.String({
+    default: 'redis://127.0.0.1:6379',
+    pattern: '^rediss?://',
+    description: 'Redis connection URL (Redis 6.2 or newer)',
+  }),
+  HOST: Type.String({ default: '127.0.0.1', minLength: 1, description: 'API listen address' }),
+  PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535, description: 'API listen port' }),
+  QUEUE_PREFIX: Type.String({
+    default: 'shipshape',
+    pattern: '^[A-Za-z0-9_{}-]+$',
+    description: 'BullMQ key prefix; installations that share one Redis need different prefixes',
+  }),
+  SMTP_URL: Type.Optional(
+    Type.String({ pattern: '^smtps?://', description: 'SMTP server URL; unset writes .eml files to var/outbox' }),
+  ),
+  STORAGE_DIR: Type.String({ default: 'var/storage', minLength: 1, description: 'File storage folder' }),
+  BACKUP_DIR: Type.String({ default: 'var/backups', minLength: 1, description: 'Backup folder' }),
+  LOG_LEVEL: Type.Unsafe<(typeof logLevels)[number]>({
+    type: 'string',
+    enum: logLevels,
+    default: 'info',
+    description: 'pino log level',
+  }),
+  CLEANUP_BATCH_SIZE: Type.Integer({
+    default: 5000,
+    minimum: 1,
+    maximum: 100_000,
+    description: 'Maximum rows one cleanup or archive statement touches',
+  }),
+  AUDIT_RETENTION_DAYS: Type.Integer({
+    default: 90,
+    minimum: 1,
+    maximum: 36_500,
+    description: 'Audit log rows older than this many days move to the archive',
+  }),
+  SESSION_GRACE_HOURS: Type.Integer({
+    default: 24,
+    minimum: 0,
+    maximum: 87_600,
+    description: 'Expired or revoked sessions are kept this many hours before deletion',
+  }),
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({
+    default: 30_000,
+    minimum: 1000,
+    maximum: 3_600_000,
+    description: 'How long a worker waits for running jobs on SIGTERM before it hands them back',
+  }),
+});
+
+export type Config = Readonly<Static<typeof ConfigSchema>>;
+
+/** Thrown when an environment variable holds a value the schema rejects. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+interface AjvError {
+  instancePath: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+function describeError(error: AjvError, env: NodeJS.ProcessEnv): string {
+  const variable = error.instancePath.replace(/^\//, '') || String(error.params.missingProperty ?? '');
+  const value = env[variable];
+  const shown = value === undefined ? 'unset' : JSON.stringify(value);
+  const allowed = Array.isArray(error.params.allowedValues) ? `: ${error.params.allowedValues.join(', ')}` : '';
+  return `${variable} ${error.message ?? 'is invalid'}${allowed} (got ${shown})`;
+}
+
+/**
+ * Reads the settings from `env`, applies defaults, converts numbers and
+ * returns them frozen. Throws a `ConfigError` that names every invalid
+ * variable and the value it had.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // env-schema treats empty strings as values; an empty variable means "unset" here.
+  const data = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+
+  let parsed: Static<typeof ConfigSchema>;
+  try {
+    parsed = envSchema<Static<typeof ConfigSchema>>({ schema: ConfigSchema, data, env: false });
+  } catch (error) {
+    const details = (error as { errors?: AjvError[] }).errors;
+    if (!details) throw error;
+    const lines = [...new Set(details.map((detail) => `  ${describeError(detail, data)}`))];
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+
+  return Object.freeze({ ...parsed });
+}

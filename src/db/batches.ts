@@ -1,0 +1,148 @@
+import { sql, type RawBuilder } from 'kysely';
+import type { Db } from './database.js';
+
+/*
+ * Bounded, restartable batch operations for tables with a bigint `id` primary
+ * key, for use against a live application database.
+ *
+ * Each batch is one statement in its own transaction, keyed by primary key:
+ * it picks the next `batchSize` matching ids above the last one seen, then
+ * acts on exactly those ids. The predicate is repeated in the DELETE, because
+ * Postgres re-checks the DELETE's own conditions (not the id subquery's) on a
+ * row that another transaction changed meanwhile: a token whose expiry the
+ * application extended after the SELECT is left alone.
+ *
+ * `id = any(array(subquery))` makes Postgres evaluate the id list once and
+ * probe the primary key index, where `id in (subquery)` can turn into a hash
+ * semi join over the whole table for every batch.
+ */
+
+export interface BatchProgress {
+  /** Rows changed so far. */
+  rows: number;
+  batches: number;
+  /** Rows the last batch changed. */
+  lastBatchRows: number;
+}
+
+export interface BatchOptions {
+  batchSize: number;
+  signal?: AbortSignal;
+  onBatch?: (progress: BatchProgress) => Promise<void> | void;
+}
+
+export interface BatchReport {
+  rows: number;
+  batches: number;
+  /** Duration of the slowest statement, in milliseconds. */
+  maxBatchMs: number;
+}
+
+interface BatchRow {
+  scanned: number;
+  last_id: number | null;
+  changed: number;
+}
+
+async function runBatches(
+  db: Db,
+  options: BatchOptions,
+  statement: (afterId: number) => RawBuilder<BatchRow>,
+): Promise<BatchReport> {
+  const report: BatchReport = { rows: 0, batches: 0, maxBatchMs: 0 };
+  let afterId = 0;
+
+  for (;;) {
+    options.signal?.throwIfAborted();
+
+    const started = performance.now();
+    const { rows } = await statement(afterId).execute(db);
+    const elapsed = performance.now() - started;
+
+    const row = rows[0];
+    if (!row || row.scanned === 0 || row.last_id === null) break;
+    afterId = row.last_id;
+    report.rows += row.changed;
+    report.batches += 1;
+    report.maxBatchMs = Math.max(report.maxBatchMs, elapsed);
+    await options.onBatch?.({ rows: report.rows, batches: report.batches, lastBatchRows: row.changed });
+
+    if (row.scanned < options.batchSize) break;
+  }
+
+  report.maxBatchMs = Math.round(report.maxBatchMs * 10) / 10;
+  return report;
+}
+
+export interface DeleteSpec {
+  table: string;
+  /** Condition a row must meet to be deleted; it must not depend on the time of evaluation. */
+  where: RawBuilder<unknown>;
+}
+
+/** Deletes every row of `spec.table` that matches `spec.where`, `batchSize` rows per statement. */
+export function deleteInBatches(db: Db, spec: DeleteSpec, options: BatchOptions): Promise<BatchReport> {
+  const table = sql.table(spec.table);
+  return runBatches(db, options, (afterId) => sql<BatchRow>`
+    with batch as materialized (
+      select id from ${table}
+      where id > ${afterId} and (${spec.where})
+      order by id
+      limit ${options.batchSize}
+    ), deleted as (
+      delete from ${table}
+      where id = any(array(select id from batch)) and (${spec.where})
+      returning 1
+    )
+    select
+      (select count(*) from batch)::int as scanned,
+      (select max(id) from batch) as last_id,
+      (select count(*) from deleted)::int as changed
+  `);
+}
+
+export interface ArchiveSpec extends DeleteSpec {
+  archiveTable: string;
+  /** Columns copied to the archive table; the archive fills its own extra columns by default. */
+  columns: readonly string[];
+}
+
+/**
+ * Moves matching rows into `spec.archiveTable`, `batchSize` rows per statement.
+ * DELETE ... RETURNING feeds the INSERT in one statement, so a crash or kill
+ * at any point either moves a whole batch or leaves it in place: no row is
+ * lost or copied twice. A row whose id already exists in the archive aborts
+ * the batch with a unique violation instead of being dropped.
+ */
+export function archiveInBatches(db: Db, spec: ArchiveSpec, options: BatchOptions): Promise<BatchReport> {
+  const table = sql.table(spec.table);
+  const columns = sql.join(spec.columns.map((column) => sql.ref(column)));
+  return runBatches(db, options, (afterId) => sql<BatchRow>`
+    with batch as materialized (
+      select id from ${table}
+      where id > ${afterId} and (${spec.where})
+      order by id
+      limit ${options.batchSize}
+    ), moved as (
+      delete from ${table}
+      where id = any(array(select id from batch)) and (${spec.where})
+      returning ${columns}
+    ), archived as (
+      insert into ${sql.table(spec.archiveTable)} (${columns})
+      select ${columns} from moved
+      returning 1
+    )
+    select
+      (select count(*) from batch)::int as scanned,
+      (select max(id) from batch) as last_id,
+      (select count(*) from archived)::int as changed
+  `);
+}
+
+/** Counts the rows a batch operation with `where` would change, for dry runs. */
+export async function countMatching(db: Db, table: string, where: RawBuilder<unknown>): Promise<number> {
+  const { rows } = await sql<{ count: number }>`
+    select count(*)::int as count from ${sql.table(table)} where ${where}
+  `.execute(db);
+  return rows[0]?.count ?? 0;
+}

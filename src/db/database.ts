@@ -1,0 +1,54 @@
+import { userInfo } from 'node:os';
+import pg from 'pg';
+import { Kysely, PostgresDialect } from 'kysely';
+import type { Database } from './schema.js';
+
+const INT8_OID = 20;
+const INTERVAL_OID = 1186;
+
+// A types object private to Shipshape's pools: pg's global parsers stay untouched.
+// bigint ids and count(*) results become numbers, exact below 2^53; intervals
+// stay in their text form so they serialize to JSON as written.
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID) return (value: string) => Number.parseInt(value, 10);
+    if (oid === INTERVAL_OID) return (value: string) => value;
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+/**
+ * Returns pg connection settings for `url`. A URL without a user name connects
+ * as the operating system user, as libpq and psql do; pg alone would read only
+ * the USER variable and fail where it is unset.
+ */
+export function connectionSettings(url: string): pg.ClientConfig {
+  const parsed = new URL(url);
+  if (parsed.username === '') {
+    parsed.username = encodeURIComponent(process.env.PGUSER || process.env.USER || userInfo().username);
+  }
+  return { connectionString: parsed.toString() };
+}
+
+export interface DatabaseOptions {
+  /** Maximum pooled connections. */
+  max?: number;
+  /** Name shown in pg_stat_activity, so operators can tell Shipshape's connections apart. */
+  applicationName?: string;
+  /** Milliseconds a new connection may take before it fails. */
+  connectionTimeoutMillis?: number;
+}
+
+export type Db = Kysely<Database>;
+
+/** Creates a Kysely instance over its own pg pool; `destroy()` closes the pool. */
+export function createDatabase(url: string, options: DatabaseOptions = {}): Db {
+  const pool = new pg.Pool({
+    ...connectionSettings(url),
+    max: options.max ?? 10,
+    application_name: options.applicationName ?? 'shipshape',
+    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
+    types,
+  });
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}

@@ -1,0 +1,59 @@
+import pg from 'pg';
+import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import { connectionSettings, type Db } from './database.js';
+import * as initial from './migrations/0001-initial.js';
+
+// Migrations are imported, not read from a folder at run time, so the same
+// list works under tsx, in a bundle and in tests. Names sort in run order.
+const migrations: Record<string, Migration> = {
+  '0001-initial': initial,
+};
+
+const migrationProvider: MigrationProvider = {
+  getMigrations: async () => migrations,
+};
+
+const DUPLICATE_DATABASE = '42P04';
+const UNIQUE_VIOLATION = '23505';
+
+/**
+ * Creates the database named in `url` when it does not exist, connecting to the
+ * server's `postgres` database to do so. Safe when several processes race.
+ * Returns true when this call created it.
+ */
+export async function ensureDatabase(url: string): Promise<boolean> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  if (!name) throw new Error(`DATABASE_URL names no database: add one after the host, as in postgres://host:5432/shipshape`);
+
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ ...connectionSettings(admin.toString()), application_name: 'shipshape-migrate' });
+  await client.connect();
+  try {
+    const found = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (found.rowCount) return false;
+    await client.query(`create database ${pg.escapeIdentifier(name)}`);
+    return true;
+  } catch (error) {
+    // Two processes can both see the database missing; the loser's CREATE fails
+    // with one of these codes, and the database exists all the same.
+    const code = (error as { code?: string }).code;
+    if (code === DUPLICATE_DATABASE || code === UNIQUE_VIOLATION) return false;
+    throw error;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Applies every pending migration. Kysely's Migrator takes a lock, so concurrent callers are safe. */
+export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
+  const migrator = new Migrator({ db, provider: migrationProvider });
+  const resultSet = await migrator.migrateToLatest();
+  if (resultSet.error) {
+    const failed = resultSet.results?.find((result) => result.status === 'Error');
+    const cause = resultSet.error instanceof Error ? resultSet.error : new Error(String(resultSet.error));
+    throw new Error(`Migration ${failed?.migrationName ?? '(unknown)'} failed: ${cause.message}`, { cause });
+  }
+  return resultSet;
+}

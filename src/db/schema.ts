@@ -1,0 +1,127 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+/*
+ * Row types of the platform's tables and Shipshape's own maintenance_logs, as
+ * the migrations in ./migrations create them. Ids are bigint columns that the
+ * pool parses to numbers (see database.ts), so they stay exact up to 2^53.
+ */
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+
+export interface CrewsTable {
+  id: Generated<number>;
+  name: string;
+  vessel: string;
+  created_at: CreatedAt;
+}
+
+export type UserRole = 'admin' | 'manager' | 'crew';
+
+export interface UsersTable {
+  id: Generated<number>;
+  email: string;
+  full_name: string;
+  role: UserRole;
+  crew_id: number | null;
+  is_active: Generated<boolean>;
+  last_login_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
+export interface UserSessionsTable {
+  id: Generated<number>;
+  user_id: number;
+  ip_address: string | null;
+  user_agent: string | null;
+  created_at: CreatedAt;
+  last_seen_at: Timestamp | null;
+  expires_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
+export interface TokenBlacklistTable {
+  id: Generated<number>;
+  jti: string;
+  user_id: number | null;
+  reason: string;
+  blacklisted_at: CreatedAt;
+  expires_at: Timestamp | null;
+}
+
+export interface AuditLogsTable {
+  id: Generated<number>;
+  user_id: number | null;
+  action: string;
+  entity_type: string | null;
+  entity_id: string | null;
+  details: unknown;
+  ip_address: string | null;
+  created_at: CreatedAt;
+}
+
+export interface AuditLogsArchiveTable {
+  id: number;
+  user_id: number | null;
+  action: string;
+  entity_type: string | null;
+  entity_id: string | null;
+  details: unknown;
+  ip_address: string | null;
+  created_at: Timestamp;
+  archived_at: CreatedAt;
+}
+
+export interface TrainingProgressTable {
+  id: Generated<number>;
+  user_id: number;
+  module_id: string;
+  status: 'not_started' | 'in_progress' | 'completed';
+  progress_percent: Generated<number>;
+  updated_at: CreatedAt;
+  completed_at: Timestamp | null;
+}
+
+export interface QuizAttemptsTable {
+  id: Generated<number>;
+  user_id: number;
+  quiz_id: string;
+  score: number;
+  passed: boolean;
+  attempted_at: CreatedAt;
+}
+
+/** `routine` for calendar runs, `scheduled` for runs a person requested, `emergency` for emergency actions. */
+export type MaintenanceType = 'routine' | 'scheduled' | 'emergency';
+
+export interface MaintenanceLogsTable {
+  id: Generated<number>;
+  type: MaintenanceType;
+  action: string;
+  performed_by: string;
+  /** A Postgres interval, read back as its text form, for example `00:00:01.52`. */
+  duration: ColumnType<string, string, string>;
+  result: 'success' | 'failure';
+  notes: string | null;
+  job_name: string;
+  job_id: string;
+  queue: string;
+  attempt: number;
+  summary: unknown;
+  created_at: CreatedAt;
+}
+
+export interface Database {
+  crews: CrewsTable;
+  users: UsersTable;
+  user_sessions: UserSessionsTable;
+  token_blacklist: TokenBlacklistTable;
+  audit_logs: AuditLogsTable;
+  audit_logs_archive: AuditLogsArchiveTable;
+  training_progress: TrainingProgressTable;
+  quiz_attempts: QuizAttemptsTable;
+  maintenance_logs: MaintenanceLogsTable;
+}
+
+export type MaintenanceLog = Selectable<MaintenanceLogsTable>;
+export type NewMaintenanceLog = Insertable<MaintenanceLogsTable>;

@@ -1,0 +1,66 @@
+import type { Static, TObject } from '@sinclair/typebox';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import type { Db } from '../db/database.js';
+import type { Logger } from '../logger.js';
+import type { QueueName } from '../queues/queues.js';
+
+/*
+ * The job contract.
+ *
+ * - JobDefinition: one runbook task: its name, queue, payload schema, the role
+ *   that may request it, and `run`.
+ * - JobContext: what `run` gets from the worker: database, Redis, config, a
+ *   logger bound to the job, progress and job-log helpers, and an abort signal.
+ * - JobSummary: the JSON object `run` returns. It becomes the BullMQ return
+ *   value and the `summary` column of the job's maintenance_logs row.
+ * - JobEnvelope: the BullMQ job data: the payload plus who requested the run.
+ */
+
+/** Roles in increasing order of power; a job names the lowest one that may request it. */
+export type Role = 'viewer' | 'operator' | 'admin';
+
+/** Why a job runs: from the calendar, at a person's request, or as an emergency action. */
+export type JobKind = 'routine' | 'maintenance' | 'emergency';
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JobSummary = { [key: string]: JsonValue };
+
+export interface JobContext {
+  db: Db;
+  redis: Redis;
+  config: Config;
+  logger: Logger;
+  job: { id: string; name: string; queue: QueueName; attempt: number };
+  /** Records progress shown in Bull Board and the job status API; 0 to 100, or an object. */
+  progress(value: number | JobSummary): Promise<void>;
+  /** Appends a line to the BullMQ job log, which the status API returns. */
+  log(line: string): Promise<void>;
+  /** Aborted when the worker shuts down; long jobs check it between batches. */
+  signal: AbortSignal;
+}
+
+export interface JobDefinition<Payload extends TObject = TObject> {
+  /** Kebab-case runbook name, for example `token-cleanup`. */
+  name: string;
+  queue: QueueName;
+  description: string;
+  /** Validates REST input and worker input alike. */
+  payload: Payload;
+  role: Role;
+  /** Destructive jobs accept `dryRun: true` and then change nothing. */
+  destructive: boolean;
+  kind: JobKind;
+  run(context: JobContext, payload: Static<Payload>): Promise<JobSummary>;
+}
+
+export interface JobEnvelope {
+  payload: Record<string, unknown>;
+  /** `scheduler` for calendar runs, otherwise the requester's name. */
+  requestedBy: string;
+}
+
+/** Declares a job; the identity function exists so `run` gets its payload type from the schema. */
+export function defineJob<Payload extends TObject>(definition: JobDefinition<Payload>): JobDefinition<Payload> {
+  return definition;
+}

@@ -1,0 +1,35 @@
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import type { TObject } from '@sinclair/typebox';
+import type { JobDefinition } from './contract.js';
+
+const compiled = new WeakMap<TObject, TypeCheck<TObject>>();
+
+function checkerFor(schema: TObject): TypeCheck<TObject> {
+  let checker = compiled.get(schema);
+  if (!checker) {
+    checker = TypeCompiler.Compile(schema);
+    compiled.set(schema, checker);
+  }
+  return checker;
+}
+
+export type PayloadCheck =
+  | { valid: true; payload: Record<string, unknown> }
+  | { valid: false; errors: string[] };
+
+/**
+ * Checks `value` against the job's payload schema. Each error names the field
+ * as `data.<path>`, the way a REST caller wrote it, for example
+ * `data.batchSize must be integer (got "ten")`.
+ */
+export function checkPayload(definition: JobDefinition, value: unknown): PayloadCheck {
+  const payload = value ?? {};
+  const checker = checkerFor(definition.payload);
+  if (checker.Check(payload)) return { valid: true, payload: payload as Record<string, unknown> };
+
+  const errors = [...checker.Errors(payload)].map((error) => {
+    const field = ['data', ...error.path.split('/').filter(Boolean)].join('.');
+    return `${field}: ${error.message.toLowerCase()} (got ${JSON.stringify(error.value) ?? 'nothing'})`;
+  });
+  return { valid: false, errors: [...new Set(errors)] };
+}

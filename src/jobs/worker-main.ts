@@ -1,0 +1,66 @@
+import { parseArgs } from 'node:util';
+import closeWithGrace from 'close-with-grace';
+import { loadConfig } from '../config.js';
+import { createDatabase } from '../db/database.js';
+import { createLogger } from '../logger.js';
+import { runMain } from '../main-wrapper.js';
+import { calendar } from '../queues/calendar.js';
+import { createRedis } from '../queues/connection.js';
+import { isQueueName, queueNames, type QueueName } from '../queues/queues.js';
+import { JobRegistry, jobDefinitions } from './registry.js';
+import { startWorkers } from './worker.js';
+
+const usage = `Usage: npm run start:worker -- [--queues health,maintenance,backups,email]
+
+Starts one BullMQ worker per queue. --queues sets the queues this process
+serves, comma-separated; the default is all four.`;
+
+function parseQueues(argv: string[]): QueueName[] {
+  const { values } = parseArgs({
+    args: argv,
+    options: { queues: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) {
+    console.error(usage);
+    process.exit(0);
+  }
+  if (values.queues === undefined) return [...queueNames];
+
+  const requested = values.queues.split(',').map((name) => name.trim()).filter(Boolean);
+  const unknown = requested.filter((name) => !isQueueName(name));
+  if (requested.length === 0 || unknown.length > 0) {
+    throw new Error(`--queues: unknown queue "${unknown.join(', ') || values.queues}"; choose from ${queueNames.join(', ')}`);
+  }
+  return [...new Set(requested)] as QueueName[];
+}
+
+runMain(async () => {
+  const queues = parseQueues(process.argv.slice(2));
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL, { process: 'worker' });
+  const registry = new JobRegistry(jobDefinitions, calendar);
+
+  const db = createDatabase(config.DATABASE_URL, { applicationName: 'shipshape-worker' });
+  const connection = createRedis(config.REDIS_URL, 'worker');
+  const pool = startWorkers({
+    db,
+    redis: connection,
+    connection,
+    config,
+    logger,
+    registry,
+    prefix: config.QUEUE_PREFIX,
+    queues,
+    shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+  });
+
+  // The hard deadline leaves the pool's own timeout room to hand jobs back.
+  closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS + 10_000, logger }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'worker crashed; closing');
+    else logger.info({ signal }, 'worker shutting down');
+    await pool.close();
+    await db.destroy();
+    await connection.quit();
+  });
+});

@@ -1,0 +1,57 @@
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { queueSettings, type QueueName } from '../queues/queues.js';
+import { createProcessor, type ProcessorDependencies } from './processor.js';
+
+export interface WorkerPoolOptions extends Omit<ProcessorDependencies, 'shutdownSignal'> {
+  /** A connection with `maxRetriesPerRequest: null`; BullMQ duplicates it for blocking calls. */
+  connection: Redis;
+  prefix: string;
+  queues: readonly QueueName[];
+  /** Milliseconds to wait for running jobs at close before they are interrupted and handed back. */
+  shutdownTimeoutMs: number;
+}
+
+export interface WorkerPool {
+  workers: Worker[];
+  /** Stops taking jobs, waits for running ones (interrupting them after the timeout), then closes. */
+  close(): Promise<void>;
+}
+
+/** Starts one BullMQ Worker per queue, each with its queue's concurrency. */
+export function startWorkers(options: WorkerPoolOptions): WorkerPool {
+  const shutdown = new AbortController();
+  const { logger } = options;
+
+  const workers = options.queues.map((queue) => {
+    const processor = createProcessor(queue, { ...options, shutdownSignal: shutdown.signal });
+    const worker = new Worker(queue, processor, {
+      connection: options.connection,
+      prefix: options.prefix,
+      concurrency: queueSettings[queue].concurrency,
+    });
+    worker.on('error', (error) => logger.error({ err: error, queue }, 'worker error'));
+    worker.on('stalled', (jobId) => logger.warn({ queue, jobId }, 'job stalled; BullMQ moved it back to waiting'));
+    return worker;
+  });
+  logger.info({ queues: options.queues, prefix: options.prefix }, 'workers started');
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      const timer = setTimeout(() => {
+        logger.warn({ timeoutMs: options.shutdownTimeoutMs }, 'shutdown timeout reached; interrupting running jobs');
+        shutdown.abort(new Error('worker shutdown'));
+      }, options.shutdownTimeoutMs);
+      try {
+        await Promise.all(workers.map((worker) => worker.close()));
+      } finally {
+        clearTimeout(timer);
+      }
+      logger.info('workers closed');
+    })();
+    return closing;
+  };
+
+  return { workers, close };
+}

@@ -1,0 +1,96 @@
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { mountBullBoard } from './bull-board.js';
+import { ApiError, ErrorResponse, apiErrors, type ApiErrorCode } from './errors.js';
+import { resourcesPlugin } from './plugins/resources.js';
+import { healthRoutes } from './routes/health.js';
+import { jobRoutes } from './routes/jobs.js';
+import { scheduleRoutes } from './routes/schedules.js';
+
+export interface AppOptions {
+  config: Config;
+  /** A pino logger, or false for none (tests). */
+  logger: Logger | false;
+}
+
+const BODY_LIMIT_BYTES = 64 * 1024;
+
+function errorTitle(statusCode: number): string {
+  return statusCode >= 500 ? 'Internal Server Error' : statusCode === 404 ? 'Not Found' : 'Bad Request';
+}
+
+function codeForClientError(error: FastifyError): ApiErrorCode {
+  if (error.validation) return 'VALIDATION_FAILED';
+  if (error.statusCode === 415) return 'UNSUPPORTED_MEDIA_TYPE';
+  return 'BAD_REQUEST';
+}
+
+/** Builds the API: resources, Bull Board, OpenAPI docs and routes. It runs no job itself. */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger as FastifyBaseLogger } : { logger: false }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof ApiError) {
+      request.log.info({ code: error.code }, error.message);
+      return reply.code(error.statusCode).send({
+        statusCode: error.statusCode,
+        code: error.code,
+        error: errorTitle(error.statusCode),
+        message: error.message,
+        ...(error.details ? { details: error.details } : {}),
+      });
+    }
+    const statusCode = error.statusCode ?? 500;
+    if (statusCode < 500) {
+      const code = codeForClientError(error);
+      request.log.info({ code, err: error }, 'request rejected');
+      return reply.code(statusCode).send({ statusCode, code, error: errorTitle(statusCode), message: error.message });
+    }
+    request.log.error({ err: error }, 'request failed');
+    return reply.code(500).send({
+      statusCode: 500,
+      code: 'INTERNAL',
+      error: errorTitle(500),
+      message: `Internal error; the server log has the details under request id ${request.id}`,
+    });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({
+      statusCode: 404,
+      code: 'NOT_FOUND',
+      error: 'Not Found',
+      message: `Route ${request.method} ${request.url.split('?')[0]} does not exist; GET /docs lists the routes`,
+    }),
+  );
+
+  app.addSchema(ErrorResponse);
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Shipshape API',
+        version: '0.1.0',
+        description: `Enqueue maintenance jobs and read their results. Error codes: ${Object.entries(apiErrors)
+          .map(([code, entry]) => `${code} (${entry.status})`)
+          .join(', ')}.`,
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(resourcesPlugin, { config: options.config });
+  await mountBullBoard(app);
+  await app.register(healthRoutes);
+  await app.register(jobRoutes);
+  await app.register(scheduleRoutes);
+
+  return app;
+}

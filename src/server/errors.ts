@@ -1,0 +1,44 @@
+import { Type } from '@sinclair/typebox';
+
+/**
+ * Every error code the API returns, with its HTTP status. Clients branch on
+ * `code`, never on the message text.
+ */
+export const apiErrors = {
+  VALIDATION_FAILED: { status: 400, description: 'The request does not match the route schema; the message names the field' },
+  INVALID_PAYLOAD: { status: 400, description: 'The job payload in `data` does not match the job schema' },
+  BAD_REQUEST: { status: 400, description: 'The request is malformed, for example invalid JSON' },
+  NOT_FOUND: { status: 404, description: 'No route matches the method and URL' },
+  JOB_NOT_FOUND: { status: 404, description: 'No job definition has this name' },
+  JOB_RUN_NOT_FOUND: { status: 404, description: 'No run of this job has this id, or it was removed by retention' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The body has a content type the API does not read' },
+  INTERNAL: { status: 500, description: 'An unexpected error; details are in the server log under the request id' },
+  SERVICE_UNAVAILABLE: { status: 503, description: 'A backing service (Postgres or Redis) is unreachable' },
+} as const;
+
+export type ApiErrorCode = keyof typeof apiErrors;
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  readonly statusCode: number;
+
+  constructor(
+    readonly code: ApiErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.statusCode = apiErrors[code].status;
+  }
+}
+
+export const ErrorResponse = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    code: Type.String(),
+    error: Type.String(),
+    message: Type.String(),
+    details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { $id: 'ErrorResponse', description: 'Every 4xx and 5xx response has this shape' },
+);

@@ -1,0 +1,28 @@
+import closeWithGrace from 'close-with-grace';
+import { loadConfig } from '../config.js';
+import { createLogger } from '../logger.js';
+import { runMain } from '../main-wrapper.js';
+import { calendar } from '../queues/calendar.js';
+import { syncSchedules } from '../queues/schedule-sync.js';
+import { buildApp } from './app.js';
+
+runMain(async () => {
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL, { process: 'api' });
+  const app = await buildApp({ config, logger });
+
+  await syncSchedules({
+    queues: app.queues,
+    calendar,
+    queueOf: (job) => app.registry.queueOf(job),
+    logger,
+  });
+
+  closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'api crashed; closing');
+    else logger.info({ signal }, 'api shutting down');
+    await app.close();
+  });
+
+  await app.listen({ host: config.HOST, port: config.PORT });
+});

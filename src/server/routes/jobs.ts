@@ -1,0 +1,170 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Job } from 'bullmq';
+import type { JobDefinition, JobEnvelope } from '../../jobs/contract.js';
+import { checkPayload } from '../../jobs/payload.js';
+import { calendar } from '../../queues/calendar.js';
+import { ApiError } from '../errors.js';
+
+const MAX_DELAY_MS = 365 * 24 * 3_600_000;
+
+const JobName = Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$', description: 'Job name, for example token-cleanup' });
+const JobId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9:_-]+$' });
+
+const CatalogEntry = Type.Object({
+  name: Type.String(),
+  queue: Type.String(),
+  description: Type.String(),
+  role: Type.String(),
+  destructive: Type.Boolean(),
+  kind: Type.String(),
+  payloadSchema: Type.Unknown(),
+  schedule: Type.Union([
+    Type.Object({ pattern: Type.Optional(Type.String()), every: Type.Optional(Type.Integer()), description: Type.String() }),
+    Type.Null(),
+  ]),
+});
+
+const EnqueueBody = Type.Object(
+  {
+    data: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Job payload; see payloadSchema in GET /api/jobs' })),
+    delay: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_DELAY_MS, description: 'Milliseconds to wait before the run' })),
+  },
+  { additionalProperties: false },
+);
+
+const EnqueueResponse = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  queue: Type.String(),
+  state: Type.String(),
+  statusUrl: Type.String(),
+});
+
+const JobRun = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  queue: Type.String(),
+  state: Type.String({ description: 'waiting, delayed, active, completed, failed, prioritized or unknown' }),
+  progress: Type.Unknown(),
+  payload: Type.Unknown(),
+  requestedBy: Type.Union([Type.String(), Type.Null()]),
+  result: Type.Unknown({ description: 'The job summary once completed' }),
+  failedReason: Type.Union([Type.String(), Type.Null()]),
+  attempts: Type.Object({ made: Type.Integer(), max: Type.Integer() }),
+  createdAt: Type.String(),
+  processedAt: Type.Union([Type.String(), Type.Null()]),
+  finishedAt: Type.Union([Type.String(), Type.Null()]),
+  runAt: Type.String({ description: 'When the job becomes due' }),
+  logs: Type.Array(Type.String()),
+});
+
+function describe(definition: JobDefinition) {
+  const entry = calendar.find((candidate) => candidate.job === definition.name);
+  return {
+    name: definition.name,
+    queue: definition.queue,
+    description: definition.description,
+    role: definition.role,
+    destructive: definition.destructive,
+    kind: definition.kind,
+    payloadSchema: definition.payload,
+    schedule: entry ? { pattern: entry.pattern, every: entry.every, description: entry.description } : null,
+  };
+}
+
+const isoOrNull = (millis: number | undefined) => (millis ? new Date(millis).toISOString() : null);
+
+export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const findDefinition = (name: string) => {
+    const definition = app.registry.get(name);
+    if (!definition) {
+      throw new ApiError('JOB_NOT_FOUND', `Job "${name}" does not exist; known jobs: ${app.registry.names().join(', ')}`);
+    }
+    return definition;
+  };
+
+  app.get(
+    '/api/jobs',
+    { schema: { summary: 'List the job catalog', tags: ['jobs'], response: { 200: Type.Array(CatalogEntry) } } },
+    async () => app.registry.list().map(describe),
+  );
+
+  app.post(
+    '/api/jobs/:name',
+    {
+      // A POST without a body (`curl -X POST .../token-cleanup`) means "run with defaults".
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+      schema: {
+        summary: 'Enqueue a run of a job',
+        tags: ['jobs'],
+        params: Type.Object({ name: JobName }),
+        body: EnqueueBody,
+        response: { 202: EnqueueResponse },
+      },
+    },
+    async (request, reply) => {
+      const definition = findDefinition(request.params.name);
+      const body = request.body;
+      const check = checkPayload(definition, body.data ?? {});
+      if (!check.valid) {
+        throw new ApiError('INVALID_PAYLOAD', `Invalid payload for ${definition.name}: ${check.errors.join('; ')}`, {
+          errors: check.errors,
+        });
+      }
+
+      const envelope: JobEnvelope = { payload: check.payload, requestedBy: 'api' };
+      const job = await app.queues[definition.queue].add(definition.name, envelope, { delay: body.delay ?? 0 });
+      const id = String(job.id);
+      request.log.info({ jobName: definition.name, jobId: id, queue: definition.queue }, 'job enqueued');
+
+      return reply.code(202).send({
+        id,
+        name: definition.name,
+        queue: definition.queue,
+        state: body.delay ? 'delayed' : 'waiting',
+        statusUrl: `/api/jobs/${definition.name}/${id}`,
+      });
+    },
+  );
+
+  app.get(
+    '/api/jobs/:name/:id',
+    {
+      schema: {
+        summary: 'Show the state, result and log of one run',
+        tags: ['jobs'],
+        params: Type.Object({ name: JobName, id: JobId }),
+        response: { 200: JobRun },
+      },
+    },
+    async (request) => {
+      const definition = findDefinition(request.params.name);
+      const queue = app.queues[definition.queue];
+      const job: Job<JobEnvelope> | undefined = await queue.getJob(request.params.id);
+      if (!job || job.name !== definition.name) {
+        throw new ApiError('JOB_RUN_NOT_FOUND', `No run ${request.params.id} of ${definition.name} exists; it may have been removed by retention`);
+      }
+
+      const [state, { logs }] = await Promise.all([job.getState(), queue.getJobLogs(String(job.id), 0, 999)]);
+      return {
+        id: String(job.id),
+        name: job.name,
+        queue: definition.queue,
+        state,
+        progress: job.progress,
+        payload: job.data?.payload ?? null,
+        requestedBy: job.data?.requestedBy ?? null,
+        result: job.returnvalue ?? null,
+        failedReason: job.failedReason ?? null,
+        attempts: { made: job.attemptsMade, max: job.opts.attempts ?? 1 },
+        createdAt: new Date(job.timestamp).toISOString(),
+        processedAt: isoOrNull(job.processedOn),
+        finishedAt: isoOrNull(job.finishedOn),
+        runAt: new Date(job.timestamp + (job.delay ?? 0)).toISOString(),
+        logs,
+      };
+    },
+  );
+};
