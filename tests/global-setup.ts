@@ -10,7 +10,7 @@ export async function setup(): Promise<void> {
     await client.connect();
     await client.end();
   } catch (error) {
-    throw new Error(`PostgreSQL at ${TEST_POSTGRES_URL} is not answering (${(error as Error).message}); start it or set TEST_POSTGRES_URL`);
+    throw new Error(`PostgreSQL at ${TEST_POSTGRES_URL} is not answering (${(error as Error).message}); start it or set TEST_POSTGRES_URL`, { cause: error });
   }
 
   const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -18,7 +18,7 @@ export async function setup(): Promise<void> {
     await redis.connect();
     await redis.ping();
   } catch (error) {
-    throw new Error(`Redis at ${TEST_REDIS_URL} is not answering (${(error as Error).message}); start it or set TEST_REDIS_URL`);
+    throw new Error(`Redis at ${TEST_REDIS_URL} is not answering (${(error as Error).message}); start it or set TEST_REDIS_URL`, { cause: error });
   } finally {
     redis.disconnect();
   }

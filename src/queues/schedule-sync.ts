@@ -1,7 +1,26 @@
 import type { Logger } from '../logger.js';
 import type { JobEnvelope } from '../jobs/contract.js';
 import { CALENDAR_TIME_ZONE, type CalendarEntry } from './calendar.js';
+import type { Queue } from 'bullmq';
 import { queueNames, type QueueName, type Queues } from './queues.js';
+
+const PAGE_SIZE = 500;
+
+/**
+ * Removes the jobs a scheduler produced that wait to run. BullMQ's
+ * removeJobScheduler drops only the delayed next job; an `every` scheduler's
+ * job that is already due sits in the waiting list and would still run once.
+ */
+async function removeDueJobs(queue: Queue, schedulerId: string): Promise<void> {
+  for (let start = 0; ; start += PAGE_SIZE) {
+    const jobs = await queue.getJobs(['waiting', 'prioritized'], start, start + PAGE_SIZE - 1, true);
+    const produced = jobs.filter((job) => job.repeatJobKey === schedulerId);
+    // A job a worker took meanwhile is locked, so remove() rejects; it runs this one last time.
+    await Promise.allSettled(produced.map((job) => job.remove()));
+    if (jobs.length < PAGE_SIZE) return;
+    start -= produced.length;
+  }
+}
 
 export interface ScheduleSyncReport {
   upserted: string[];
@@ -47,6 +66,7 @@ export async function syncSchedules(options: ScheduleSyncOptions): Promise<Sched
       const id = scheduler.id ?? scheduler.key;
       if (keep.has(id)) continue;
       await queues[queueName].removeJobScheduler(id);
+      await removeDueJobs(queues[queueName], id);
       removed.push(id);
       logger.info({ queue: queueName, scheduler: id }, 'job scheduler removed: no longer in the calendar');
     }

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { FastifySchemaValidationError } from 'fastify/types/schema.js';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -23,6 +24,18 @@ function errorTitle(statusCode: number): string {
   return statusCode >= 500 ? 'Internal Server Error' : statusCode === 404 ? 'Not Found' : 'Bad Request';
 }
 
+/** Names each invalid field as a dotted path, for example `body.data.batchSize`. */
+function formatValidationErrors(errors: FastifySchemaValidationError[], dataVar: string): Error {
+  const messages = errors.map((error) => {
+    const path = [dataVar, ...error.instancePath.split('/').filter(Boolean)].join('.');
+    if (error.keyword === 'additionalProperties') {
+      return `${path} has unknown field "${String(error.params.additionalProperty)}"; remove it`;
+    }
+    return `${path} ${error.message ?? 'is invalid'}`;
+  });
+  return new Error(messages.join('; '));
+}
+
 function codeForClientError(error: FastifyError): ApiErrorCode {
   if (error.validation) return 'VALIDATION_FAILED';
   if (error.statusCode === 415) return 'UNSUPPORTED_MEDIA_TYPE';
@@ -34,6 +47,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger as FastifyBaseLogger } : { logger: false }),
     bodyLimit: BODY_LIMIT_BYTES,
+    schemaErrorFormatter: formatValidationErrors,
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

@@ -1,0 +1,261 @@
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/server/app.js';
+import { createRedis } from '../../src/queues/connection.js';
+import { calendar } from '../../src/queues/calendar.js';
+import { JobRegistry, jobDefinitions } from '../../src/jobs/registry.js';
+import { startWorkers, type WorkerPool } from '../../src/jobs/worker.js';
+import { createTestDatabase, removeRedisKeys, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
+
+const prefix = uniqueName('api');
+
+interface JobStatus {
+  id: string;
+  state: string;
+  result: { steps: Record<string, { rows: number }> };
+  progress: unknown;
+  logs: string[];
+  requestedBy: string;
+  finishedAt: string | null;
+}
+let database: TestDatabase;
+let app: FastifyInstance;
+
+beforeAll(async () => {
+  database = await createTestDatabase('api');
+  app = await buildApp({ config: testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix }), logger: false });
+});
+
+afterAll(async () => {
+  await app?.close();
+  const redis = createRedis(TEST_REDIS_URL, 'producer');
+  await removeRedisKeys(redis, prefix);
+  redis.disconnect();
+  await database?.drop();
+});
+
+describe('job catalog', () => {
+  it('lists token-cleanup with its schema and schedule', async () => {
+    const response = await app.inject({ method: 'GET', url: '/api/jobs' });
+
+    expect(response.statusCode).toBe(200);
+    const tokenCleanup = response.json().find((job: { name: string }) => job.name === 'token-cleanup');
+    expect(tokenCleanup).toMatchObject({
+      queue: 'maintenance',
+      destructive: true,
+      schedule: { pattern: '0 3 * * *' },
+    });
+    expect(Object.keys(tokenCleanup.payloadSchema.properties)).toContain('dryRun');
+  });
+});
+
+describe('enqueue', () => {
+  it('returns 202 with the id and status URL', async () => {
+    const response = await app.inject({ method: 'POST', url: '/api/jobs/token-cleanup', payload: { data: { dryRun: true } } });
+
+    expect(response.statusCode).toBe(202);
+    const body = response.json();
+    expect(body.statusUrl).toBe(`/api/jobs/token-cleanup/${body.id}`);
+    const job = await app.queues.maintenance.getJob(body.id);
+    expect(job?.data).toEqual({ payload: { dryRun: true }, requestedBy: 'api' });
+  });
+
+  it('accepts a POST without a body', async () => {
+    const response = await app.inject({ method: 'POST', url: '/api/jobs/token-cleanup' });
+
+    expect(response.statusCode).toBe(202);
+  });
+
+  it('delays a run by the given milliseconds', async () => {
+    const response = await app.inject({ method: 'POST', url: '/api/jobs/token-cleanup', payload: { delay: 60_000 } });
+
+    expect(response.statusCode).toBe(202);
+    expect(response.json().state).toBe('delayed');
+    const status = await app.inject({ method: 'GET', url: response.json().statusUrl });
+    expect(status.json().state).toBe('delayed');
+  });
+
+  it('rejects an unknown job with the known names', async () => {
+    const response = await app.inject({ method: 'POST', url: '/api/jobs/sink-the-ship' });
+
+    expect(response.statusCode).toBe(404);
+    expect(response.json().code).toBe('JOB_NOT_FOUND');
+    expect(response.json().message).toContain('token-cleanup');
+  });
+
+  const invalid: Array<{ name: string; payload: unknown; code: string; mentions: string }> = [
+    { name: 'wrong payload type', payload: { data: { batchSize: 'ten' } }, code: 'INVALID_PAYLOAD', mentions: 'data.batchSize' },
+    { name: 'payload out of range', payload: { data: { batchSize: 0 } }, code: 'INVALID_PAYLOAD', mentions: 'data.batchSize' },
+    { name: 'unknown payload field', payload: { data: { dropTables: true } }, code: 'INVALID_PAYLOAD', mentions: 'data.dropTables' },
+    { name: 'negative delay', payload: { delay: -5 }, code: 'VALIDATION_FAILED', mentions: 'delay' },
+    { name: 'unknown body field', payload: { when: 'now' }, code: 'VALIDATION_FAILED', mentions: 'when' },
+    { name: 'data not an object', payload: { data: [1, 2] }, code: 'VALIDATION_FAILED', mentions: 'data' },
+  ];
+  for (const testCase of invalid) {
+    it(`rejects ${testCase.name} with 400`, async () => {
+      const response = await app.inject({ method: 'POST', url: '/api/jobs/token-cleanup', payload: testCase.payload as object });
+
+      expect(response.statusCode).toBe(400);
+      expect(response.json().code).toBe(testCase.code);
+      expect(response.json().message).toContain(testCase.mentions);
+    });
+  }
+
+  it('rejects malformed JSON with 400', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/jobs/token-cleanup',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"data":',
+    });
+
+    expect(response.statusCode).toBe(400);
+    expect(response.json().code).toBe('BAD_REQUEST');
+    expect(response.body).not.toContain('at ');
+  });
+
+  it('rejects a bad job name pattern with 400', async () => {
+    const response = await app.inject({ method: 'POST', url: '/api/jobs/Token_Cleanup' });
+
+    expect(response.statusCode).toBe(400);
+    expect(response.json().message).toContain('name');
+  });
+});
+
+describe('job status', () => {
+  let workers: WorkerPool | undefined;
+
+  afterAll(async () => {
+    await workers?.close();
+  });
+
+  it('returns 404 for an unknown run id', async () => {
+    const response = await app.inject({ method: 'GET', url: '/api/jobs/token-cleanup/999999' });
+
+    expect(response.statusCode).toBe(404);
+    expect(response.json().code).toBe('JOB_RUN_NOT_FOUND');
+  });
+
+  it('shows result, progress and log lines once a worker ran it', async () => {
+    await database.db
+      .insertInto('token_blacklist')
+      .values([
+        { jti: 'expired', reason: 'logout', expires_at: new Date(Date.now() - 3_600_000) },
+        { jti: 'live', reason: 'logout', expires_at: new Date(Date.now() + 3_600_000) },
+      ])
+      .execute();
+    // Runs enqueued by the tests above would run first and take the expired row.
+    await app.queues.maintenance.drain(true);
+    const config = testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix });
+    const connection = createRedis(TEST_REDIS_URL, 'worker');
+    workers = startWorkers({
+      db: database.db,
+      redis: connection,
+      connection,
+      config,
+      logger: pino({ level: 'silent' }),
+      registry: new JobRegistry(jobDefinitions, calendar),
+      prefix,
+      queues: ['maintenance'],
+      shutdownTimeoutMs: 5000,
+    });
+    const enqueued = await app.inject({ method: 'POST', url: '/api/jobs/token-cleanup', payload: { data: { batchSize: 1 } } });
+    const statusUrl: string = enqueued.json().statusUrl;
+
+    const status = await waitFor('the job to complete', async () => {
+      const response = await app.inject({ method: 'GET', url: statusUrl });
+      const body: JobStatus = response.json();
+      return body.state === 'completed' ? body : undefined;
+    });
+
+    expect(status.result.steps.token_blacklist?.rows).toBe(1);
+    expect(status.progress).toMatchObject({ step: 'token_blacklist' });
+    expect(status.logs).toContain('token_blacklist: deleted 1 rows');
+    expect(status.requestedBy).toBe('api');
+    expect(status.finishedAt).not.toBeNull();
+    const jtis = await database.db.selectFrom('token_blacklist').select('jti').execute();
+    expect(jtis).toEqual([{ jti: 'live' }]);
+    const log = await database.db.selectFrom('maintenance_logs').selectAll().where('job_id', '=', status.id).execute();
+    expect(log).toHaveLength(1);
+    expect(log[0]).toMatchObject({ type: 'scheduled', result: 'success', performed_by: 'api', job_name: 'token-cleanup' });
+  });
+});
+
+describe('schedules', () => {
+  it('lists each scheduler with its next run', async () => {
+    const { syncSchedules } = await import('../../src/queues/schedule-sync.js');
+    await syncSchedules({ queues: app.queues, calendar, queueOf: (job) => app.registry.queueOf(job), logger: pino({ level: 'silent' }) });
+
+    const response = await app.inject({ method: 'GET', url: '/api/schedules' });
+
+    expect(response.statusCode).toBe(200);
+    const [schedule] = response.json();
+    expect(schedule).toMatchObject({ id: 'token-cleanup', queue: 'maintenance', pattern: '0 3 * * *', tz: 'UTC' });
+    expect(new Date(schedule.nextRun).getUTCHours()).toBe(3);
+  });
+});
+
+describe('health', () => {
+  it('reports liveness', async () => {
+    const response = await app.inject({ method: 'GET', url: '/health' });
+
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toContain('application/health+json');
+  });
+
+  it('reports readiness of Postgres and Redis', async () => {
+    const response = await app.inject({ method: 'GET', url: '/health/ready' });
+
+    expect(response.statusCode).toBe(200);
+    expect(response.json().status).toBe('pass');
+    expect(response.json().checks['postgres:responseTime'][0].status).toBe('pass');
+    expect(response.json().checks['redis:responseTime'][0].status).toBe('pass');
+  });
+
+  it('fails readiness when Postgres is unreachable', async () => {
+    // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    const broken = await buildApp({
+      config: testConfig({ DATABASE_URL: 'postgres://127.0.0.1:1/shipshape', QUEUE_PREFIX: prefix }),
+      logger: false,
+    });
+    try {
+      const response = await broken.inject({ method: 'GET', url: '/health/ready' });
+
+      expect(response.statusCode).toBe(503);
+      expect(response.headers['content-type']).toContain('application/health+json');
+      expect(response.json().status).toBe('fail');
+      expect(response.json().checks['postgres:responseTime'][0].status).toBe('fail');
+      expect(response.json().checks['redis:responseTime'][0].status).toBe('pass');
+    } finally {
+      await broken.close();
+    }
+  });
+});
+
+describe('Bull Board and docs', () => {
+  it('serves Bull Board with the four queues', async () => {
+    const page = await app.inject({ method: 'GET', url: '/admin/queues' });
+    const queues = await app.inject({ method: 'GET', url: '/admin/queues/api/queues' });
+
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toContain('text/html');
+    const names = queues.json().queues.map((queue: { name: string }) => queue.name).sort();
+    expect(names).toEqual(['backups', 'email', 'health', 'maintenance']);
+  });
+
+  it('serves the OpenAPI document', async () => {
+    const response = await app.inject({ method: 'GET', url: '/docs/json' });
+
+    expect(response.statusCode).toBe(200);
+    expect(Object.keys(response.json().paths)).toContain('/api/jobs/{name}');
+  });
+
+  it('answers an unknown route with a JSON 404', async () => {
+    const response = await app.inject({ method: 'GET', url: '/api/nothing-here' });
+
+    expect(response.statusCode).toBe(404);
+    expect(response.json().code).toBe('NOT_FOUND');
+  });
+});
