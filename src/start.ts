@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 /*
  * `npm start`: migrates the database, then runs the API and one worker as two
- * OS processes. Ctrl-C or SIGTERM stops both gracefully; if either exits on
+ * OS processes. Ctrl-C or SIGTERM stops both gracefully, and if either exits on
  * its own, the other is stopped too and the exit code is non-zero.
  */
 

@@ -5,16 +5,17 @@ import type { Db } from './database.js';
  * Bounded, restartable batch operations for tables with a bigint `id` primary
  * key, for use against a live application database.
  *
- * Each batch is one statement in its own transaction, keyed by primary key:
- * it picks the next `batchSize` matching ids above the last one seen, then
- * acts on exactly those ids. The predicate is repeated in the DELETE, because
- * Postgres re-checks the DELETE's own conditions (not the id subquery's) on a
- * row that another transaction changed meanwhile: a token whose expiry the
- * application extended after the SELECT is left alone.
+ * Each batch is one statement in its own transaction. It selects the next
+ * `batchSize` matching rows above the last id seen. This keyset walk of the
+ * primary key means no batch rescans rows an earlier one passed over. The
+ * statement then deletes exactly those rows by their physical address, because
+ * `ctid = any(array(...))` is a TID scan with no second index probe per row.
  *
- * `id = any(array(subquery))` makes Postgres evaluate the id list once and
- * probe the primary key index, where `id in (subquery)` can turn into a hash
- * semi join over the whole table for every batch.
+ * The predicate is repeated in the DELETE. When the application updates a
+ * selected row before the DELETE reaches it, Postgres re-checks the DELETE's
+ * conditions on the new row version, whose ctid differs, so the row is left
+ * alone: a token whose expiry was extended in the meantime is never deleted.
+ * The next run sees it again if it still matches.
  */
 
 export interface BatchProgress {
@@ -85,13 +86,13 @@ export function deleteInBatches(db: Db, spec: DeleteSpec, options: BatchOptions)
   const table = sql.table(spec.table);
   return runBatches(db, options, (afterId) => sql<BatchRow>`
     with batch as materialized (
-      select id from ${table}
+      select id, ctid from ${table}
       where id > ${afterId} and (${spec.where})
       order by id
       limit ${options.batchSize}
     ), deleted as (
       delete from ${table}
-      where id = any(array(select id from batch)) and (${spec.where})
+      where ctid = any(array(select ctid from batch)) and (${spec.where})
       returning 1
     )
     select
@@ -119,13 +120,13 @@ export function archiveInBatches(db: Db, spec: ArchiveSpec, options: BatchOption
   const columns = sql.join(spec.columns.map((column) => sql.ref(column)));
   return runBatches(db, options, (afterId) => sql<BatchRow>`
     with batch as materialized (
-      select id from ${table}
+      select id, ctid from ${table}
       where id > ${afterId} and (${spec.where})
       order by id
       limit ${options.batchSize}
     ), moved as (
       delete from ${table}
-      where id = any(array(select id from batch)) and (${spec.where})
+      where ctid = any(array(select ctid from batch)) and (${spec.where})
       returning ${columns}
     ), archived as (
       insert into ${sql.table(spec.archiveTable)} (${columns})

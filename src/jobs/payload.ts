@@ -20,7 +20,7 @@ export type PayloadCheck =
 /**
  * Checks `value` against the job's payload schema. Each error names the field
  * as `data.<path>`, the way a REST caller wrote it, for example
- * `data.batchSize must be integer (got "ten")`.
+ * `data.batchSize: expected integer (got "ten")`.
  */
 export function checkPayload(definition: JobDefinition, value: unknown): PayloadCheck {
   const payload = value ?? {};

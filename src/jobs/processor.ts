@@ -37,7 +37,7 @@ export function createProcessor(queue: QueueName, deps: ProcessorDependencies) {
     const definition = deps.registry.get(job.name);
     if (!definition) {
       logger.error('job has no definition in this worker; failing it without retries');
-      throw new UnrecoverableError(`Unknown job "${job.name}": this worker knows ${deps.registry.names().join(', ')}`);
+      throw new UnrecoverableError(`Unknown job "${job.name}": this worker runs ${deps.registry.names().join(', ')}`);
     }
 
     const envelope: JobEnvelope = { payload: job.data?.payload ?? {}, requestedBy: job.data?.requestedBy ?? 'unknown' };

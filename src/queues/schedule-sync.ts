@@ -8,14 +8,14 @@ const PAGE_SIZE = 500;
 
 /**
  * Removes the jobs a scheduler produced that wait to run. BullMQ's
- * removeJobScheduler drops only the delayed next job; an `every` scheduler's
- * job that is already due sits in the waiting list and would still run once.
+ * removeJobScheduler drops only the delayed next job. The due job of an
+ * `every` scheduler is already in the waiting list, so it would still run once.
  */
 async function removeDueJobs(queue: Queue, schedulerId: string): Promise<void> {
   for (let start = 0; ; start += PAGE_SIZE) {
     const jobs = await queue.getJobs(['waiting', 'prioritized'], start, start + PAGE_SIZE - 1, true);
     const produced = jobs.filter((job) => job.repeatJobKey === schedulerId);
-    // A job a worker took meanwhile is locked, so remove() rejects; it runs this one last time.
+    // A job a worker took meanwhile is locked, so remove() rejects and the job runs this one last time.
     await Promise.allSettled(produced.map((job) => job.remove()));
     if (jobs.length < PAGE_SIZE) return;
     start -= produced.length;

@@ -1,7 +1,10 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cleanupTokens, type TokenCleanupOptions } from '../../src/jobs/sessions/token-cleanup.js';
+import pg from 'pg';
+import { connectionSettings } from '../../src/db/database.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 const NOW = new Date('2026-06-15T03:00:00.000Z');
 const SECOND = 1000;
@@ -70,7 +73,7 @@ describe('token blacklist cleanup', () => {
   });
 
   it('walks many batches without skipping rows', async () => {
-    // Interleave expired and live rows so every batch holds both kinds.
+    // Interleave expired and live rows so every batch contains both kinds.
     const rows = Array.from({ length: 40 }, (_, index) => ({
       jti: `token-${String(index).padStart(2, '0')}`,
       user_id: userId,
@@ -85,6 +88,42 @@ describe('token blacklist cleanup', () => {
     expect(await remainingJtis()).toEqual(live);
     expect(result.steps.token_blacklist.rows).toBe(40 - live.length);
     expect(result.steps.token_blacklist.batches).toBeGreaterThan(5);
+  });
+});
+
+describe('concurrent application update', () => {
+  it('keeps a token whose expiry was extended mid-batch', async () => {
+    await database.db
+      .insertInto('token_blacklist')
+      .values([
+        { jti: 'extended', reason: 'logout', expires_at: at(-DAY) },
+        { jti: 'expired', reason: 'logout', expires_at: at(-DAY) },
+      ])
+      .execute();
+    const application = new pg.Client(connectionSettings(database.url));
+    await application.connect();
+    try {
+      // The application extends the entry and holds its row lock, so the
+      // cleanup selects the old version and its DELETE waits for the lock.
+      await application.query('begin');
+      await application.query(`update token_blacklist set expires_at = $1 where jti = 'extended'`, [at(DAY)]);
+      const cleanup = cleanupTokens(database.db, options({ batchSize: 10 }));
+      await waitFor('the cleanup to wait on the row lock', async () => {
+        const { rows } = await sql<{ waiting: number }>`
+          select count(*)::int as waiting from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'
+        `.execute(database.db);
+        return rows[0]!.waiting > 0 ? true : undefined;
+      });
+      await application.query('commit');
+
+      const result = await cleanup;
+
+      expect(await remainingJtis()).toEqual(['extended']);
+      expect(result.steps.token_blacklist.rows).toBe(1);
+    } finally {
+      await application.end();
+    }
   });
 });
 

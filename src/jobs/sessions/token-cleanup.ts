@@ -70,8 +70,8 @@ const HOUR_MS = 3_600_000;
  * Removes expired blacklist entries, removes sessions that expired or were
  * revoked more than the grace period ago, and archives old audit logs.
  *
- * A blacklist entry is expired when `expires_at <= now`: the JWT it refuses is
- * no longer accepted anyway. Entries and sessions with a NULL expiry are kept.
+ * A blacklist entry is expired when `expires_at <= now`, because the JWT it
+ * rejects fails its own expiry check from then on. Entries and sessions with a NULL expiry are kept.
  */
 export async function cleanupTokens(db: Db, options: TokenCleanupOptions): Promise<TokenCleanupResult> {
   const tokenCutoff = options.now;
