@@ -76,10 +76,24 @@ interface AjvError {
   params: Record<string, unknown>;
 }
 
+const SECRET_NAME = /TOKEN|PASSWORD|SECRET|KEY/;
+
+/** Shows a rejected value in an error message, hiding secrets and URL passwords. */
+function describeValue(variable: string, value: string | undefined): string {
+  if (value === undefined) return 'unset';
+  if (SECRET_NAME.test(variable)) return 'a hidden value';
+  if (variable.endsWith('_URL')) return JSON.stringify(redactUrlText(value));
+  return JSON.stringify(value);
+}
+
+/** Hides the password of a URL even when the rest of it does not parse. */
+function redactUrlText(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+}
+
 function describeError(error: AjvError, env: NodeJS.ProcessEnv): string {
   const variable = error.instancePath.replace(/^\//, '') || String(error.params.missingProperty ?? '');
-  const value = env[variable];
-  const shown = value === undefined ? 'unset' : JSON.stringify(value);
+  const shown = describeValue(variable, env[variable]);
   const allowed = Array.isArray(error.params.allowedValues) ? `: ${error.params.allowedValues.join(', ')}` : '';
   return `${variable} ${error.message ?? 'is invalid'}${allowed} (got ${shown})`;
 }
@@ -104,4 +118,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
 
   return Object.freeze({ ...parsed });
+}
+
+/** Returns `url` with any password replaced, for logs and error messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(invalid URL)';
+  }
 }

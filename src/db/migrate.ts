@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { redactUrl } from '../config.js';
 import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import { connectionSettings, type Db } from './database.js';
 import * as initial from './migrations/0001-initial.js';
@@ -29,7 +30,14 @@ export async function ensureDatabase(url: string): Promise<boolean> {
   const admin = new URL(url);
   admin.pathname = '/postgres';
   const client = new pg.Client({ ...connectionSettings(admin.toString()), application_name: 'shipshape-migrate' });
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`PostgreSQL at ${redactUrl(url)} is unreachable (${reason}); start PostgreSQL or set DATABASE_URL`, {
+      cause: error,
+    });
+  }
   try {
     const found = await client.query('select 1 from pg_database where datname = $1', [name]);
     if (found.rowCount) return false;

@@ -1,5 +1,6 @@
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { createErrorThrottle } from '../queues/connection.js';
 import { queueSettings, type QueueName } from '../queues/queues.js';
 import { createProcessor, type ProcessorDependencies } from './processor.js';
 
@@ -22,6 +23,7 @@ export interface WorkerPool {
 export function startWorkers(options: WorkerPoolOptions): WorkerPool {
   const shutdown = new AbortController();
   const { logger } = options;
+  const workerErrors = createErrorThrottle(logger, 'worker error');
 
   const workers = options.queues.map((queue) => {
     const processor = createProcessor(queue, { ...options, shutdownSignal: shutdown.signal });
@@ -30,7 +32,7 @@ export function startWorkers(options: WorkerPoolOptions): WorkerPool {
       prefix: options.prefix,
       concurrency: queueSettings[queue].concurrency,
     });
-    worker.on('error', (error) => logger.error({ err: error, queue }, 'worker error'));
+    worker.on('error', (error) => workerErrors.report(error, { queue }));
     worker.on('stalled', (jobId) => logger.warn({ queue, jobId }, 'job stalled; BullMQ moved it back to waiting'));
     return worker;
   });

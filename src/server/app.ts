@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { FastifySchemaValidationError } from 'fastify/types/schema.js';
 import swagger from '@fastify/swagger';
@@ -21,7 +22,7 @@ export interface AppOptions {
 const BODY_LIMIT_BYTES = 64 * 1024;
 
 function errorTitle(statusCode: number): string {
-  return statusCode >= 500 ? 'Internal Server Error' : statusCode === 404 ? 'Not Found' : 'Bad Request';
+  return STATUS_CODES[statusCode] ?? 'Error';
 }
 
 /** Names each invalid field as a dotted path, for example `body.data.batchSize`. */

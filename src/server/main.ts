@@ -3,6 +3,7 @@ import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { runMain } from '../main-wrapper.js';
 import { calendar } from '../queues/calendar.js';
+import { checkRedis } from '../queues/connection.js';
 import { syncSchedules } from '../queues/schedule-sync.js';
 import { buildApp } from './app.js';
 
@@ -10,6 +11,12 @@ runMain(async () => {
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL, { process: 'api' });
   const app = await buildApp({ config, logger });
+  try {
+    await checkRedis(app.redis, config.REDIS_URL);
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
 
   await syncSchedules({
     queues: app.queues,

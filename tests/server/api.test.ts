@@ -234,6 +234,29 @@ describe('health', () => {
   });
 });
 
+describe('Redis unreachable', () => {
+  it('answers 503 instead of hanging', async () => {
+    const broken = await buildApp({
+      config: testConfig({ DATABASE_URL: database.url, REDIS_URL: 'redis://127.0.0.1:1', QUEUE_PREFIX: prefix }),
+      logger: false,
+    });
+    try {
+      for (const [method, url] of [['POST', '/api/jobs/token-cleanup'], ['GET', '/api/jobs/token-cleanup/1'], ['GET', '/api/schedules']] as const) {
+        const response = await broken.inject({ method, url });
+
+        expect(response.statusCode).toBe(503);
+        expect(response.json().code).toBe('SERVICE_UNAVAILABLE');
+        expect(response.json().error).toBe('Service Unavailable');
+      }
+      const ready = await broken.inject({ method: 'GET', url: '/health/ready' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json().checks['redis:responseTime'][0].status).toBe('fail');
+    } finally {
+      await broken.close();
+    }
+  });
+});
+
 describe('Bull Board and docs', () => {
   it('serves Bull Board with the four queues', async () => {
     const page = await app.inject({ method: 'GET', url: '/admin/queues' });

@@ -4,6 +4,7 @@ import type { JobDefinition, JobEnvelope } from '../../jobs/contract.js';
 import { checkPayload } from '../../jobs/payload.js';
 import { calendar } from '../../queues/calendar.js';
 import { ApiError } from '../errors.js';
+import { requireRedis } from '../plugins/resources.js';
 
 const MAX_DELAY_MS = 365 * 24 * 3_600_000;
 
@@ -96,6 +97,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       preValidation: async (request) => {
         request.body ??= {};
       },
+      preHandler: requireRedis,
       schema: {
         summary: 'Enqueue a run of a job',
         tags: ['jobs'],
@@ -132,6 +134,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/api/jobs/:name/:id',
     {
+      preHandler: requireRedis,
       schema: {
         summary: 'Show the state, result and log of one run',
         tags: ['jobs'],

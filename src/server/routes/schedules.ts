@@ -1,6 +1,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { calendar } from '../../queues/calendar.js';
 import { queueNames } from '../../queues/queues.js';
+import { requireRedis } from '../plugins/resources.js';
 
 const Schedule = Type.Object({
   id: Type.String({ description: 'Scheduler id, equal to the job name' }),
@@ -15,7 +16,10 @@ const Schedule = Type.Object({
 export const scheduleRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/api/schedules',
-    { schema: { summary: 'List the job schedulers and their next runs', tags: ['schedules'], response: { 200: Type.Array(Schedule) } } },
+    {
+      preHandler: requireRedis,
+      schema: { summary: 'List the job schedulers and their next runs', tags: ['schedules'], response: { 200: Type.Array(Schedule) } },
+    },
     async () => {
       const perQueue = await Promise.all(
         queueNames.map(async (queueName) => {
