@@ -63,6 +63,8 @@ interface RunResult {
   plainRowsPerSecond: number;
   maxBatchMs: number;
   batches: number;
+  /** Growth of this process's resident memory during the batched run, in MiB. */
+  rssGrowthMb: number;
 }
 
 async function runOnce(db: Db): Promise<RunResult> {
@@ -73,8 +75,19 @@ async function runOnce(db: Db): Promise<RunResult> {
   const plain = await sql`delete from token_blacklist_reference where expires_at <= ${now}`.execute(db);
   const plainSeconds = (performance.now() - plainStarted) / 1000;
 
+  const rssBefore = process.memoryUsage.rss();
+  let rssMax = rssBefore;
   const batchedStarted = performance.now();
-  const result = await cleanupTokens(db, { now, batchSize, auditRetentionDays: 90, sessionGraceHours: 24, dryRun: false });
+  const result = await cleanupTokens(db, {
+    now,
+    batchSize,
+    auditRetentionDays: 90,
+    sessionGraceHours: 24,
+    dryRun: false,
+    onBatch: () => {
+      rssMax = Math.max(rssMax, process.memoryUsage.rss());
+    },
+  });
   const batchedSeconds = (performance.now() - batchedStarted) / 1000;
 
   const step = result.steps.token_blacklist;
@@ -86,6 +99,7 @@ async function runOnce(db: Db): Promise<RunResult> {
     plainRowsPerSecond: expired / plainSeconds,
     maxBatchMs: step.maxBatchMs ?? 0,
     batches: step.batches ?? 0,
+    rssGrowthMb: (rssMax - rssBefore) / 1024 / 1024,
   };
 }
 
@@ -113,6 +127,7 @@ try {
   console.log(`plain DELETE:     ${Math.round(plain)} rows/s (reference)`);
   console.log(`ratio:            ${(batched / plain).toFixed(2)}x of the reference rate`);
   console.log(`max batch time:   ${median(results.map((result) => result.maxBatchMs))} ms`);
+  console.log(`node RSS growth:  ${median(results.map((result) => result.rssGrowthMb)).toFixed(1)} MiB during the batched run`);
   await sql`drop table if exists token_blacklist_reference`.execute(db);
   await sql`truncate token_blacklist`.execute(db);
 } finally {
