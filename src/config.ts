@@ -29,6 +29,35 @@ export const ConfigSchema = Type.Object({
   SMTP_URL: Type.Optional(
     Type.String({ pattern: '^smtps?://', description: 'SMTP server URL; unset writes .eml files to var/outbox' }),
   ),
+  MAIL_FROM: Type.String({
+    default: 'Shipshape <shipshape@localhost>',
+    minLength: 3,
+    description: 'From address of every email Shipshape sends',
+  }),
+  ALERT_EMAIL_TO: Type.String({
+    default: 'ops@localhost',
+    minLength: 3,
+    description: 'Recipient of alert emails, comma-separated',
+  }),
+  OUTBOX_DIR: Type.String({ default: 'var/outbox', minLength: 1, description: 'Folder for .eml files when SMTP_URL is unset' }),
+  EMAIL_ATTEMPTS: Type.Integer({
+    default: 5,
+    minimum: 1,
+    maximum: 50,
+    description: 'Send attempts per email job before it fails; process-email-queue starts a new round later',
+  }),
+  EMAIL_BACKOFF_MS: Type.Integer({
+    default: 30_000,
+    minimum: 0,
+    maximum: 3_600_000,
+    description: 'Delay before the second send attempt; each further attempt waits twice as long',
+  }),
+  EMAIL_LEASE_SECONDS: Type.Integer({
+    default: 600,
+    minimum: 10,
+    maximum: 86_400,
+    description: 'A message left in sending this long without an outcome counts as stuck',
+  }),
   STORAGE_DIR: Type.String({ default: 'var/storage', minLength: 1, description: 'File storage folder' }),
   BACKUP_DIR: Type.String({ default: 'var/backups', minLength: 1, description: 'Backup folder' }),
   LOG_LEVEL: Type.Unsafe<(typeof logLevels)[number]>({

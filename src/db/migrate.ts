@@ -3,11 +3,13 @@ import { redactUrl } from '../config.js';
 import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import { connectionSettings, type Db } from './database.js';
 import * as initial from './migrations/0001-initial.js';
+import * as emailQueue from './migrations/0002-email-queue.js';
 
 // Migrations are imported, not read from a folder at run time, so the same
 // list works under tsx, in a bundle and in tests. Names sort in run order.
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
+  '0002-email-queue': emailQueue,
 };
 
 const migrationProvider: MigrationProvider = {

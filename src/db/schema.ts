@@ -111,6 +111,28 @@ export interface MaintenanceLogsTable {
   created_at: CreatedAt;
 }
 
+export type EmailStatus = 'pending' | 'sending' | 'sent' | 'failed';
+
+export interface EmailQueueTable {
+  id: Generated<number>;
+  recipient: string;
+  subject: string;
+  body_text: string;
+  body_html: string | null;
+  source: Generated<string>;
+  status: Generated<EmailStatus>;
+  attempts: Generated<number>;
+  last_error: string | null;
+  next_attempt_at: Timestamp | null;
+  locked_until: Timestamp | null;
+  handed_off_at: Timestamp | null;
+  message_id: string | null;
+  smtp_response: string | null;
+  sent_at: Timestamp | null;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface Database {
   crews: CrewsTable;
   users: UsersTable;
@@ -121,7 +143,10 @@ export interface Database {
   training_progress: TrainingProgressTable;
   quiz_attempts: QuizAttemptsTable;
   maintenance_logs: MaintenanceLogsTable;
+  email_queue: EmailQueueTable;
 }
+
+export type EmailRow = Selectable<EmailQueueTable>;
 
 export type MaintenanceLog = Selectable<MaintenanceLogsTable>;
 export type NewMaintenanceLog = Insertable<MaintenanceLogsTable>;

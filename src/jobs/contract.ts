@@ -3,15 +3,17 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
-import type { QueueName } from '../queues/queues.js';
+import type { QueueName, Queues } from '../queues/queues.js';
+import type { Mailer } from './email/mailer.js';
 
 /*
  * The job contract.
  *
  * - JobDefinition: one runbook task: its name, queue, payload schema, the role
  *   that may request it, and `run`.
- * - JobContext: what `run` gets from the worker: database, Redis, config, a
- *   logger bound to the job, progress and job-log helpers, and an abort signal.
+ * - JobContext: what `run` gets from the worker: database, Redis, the queues
+ *   (to enqueue follow-up jobs), the mailer, config, a logger bound to the job,
+ *   progress and job-log helpers, and an abort signal.
  * - JobSummary: the JSON object `run` returns. It becomes the BullMQ return
  *   value and the `summary` column of the job's maintenance_logs row.
  * - JobEnvelope: the BullMQ job data: the payload plus who requested the run.
@@ -24,11 +26,14 @@ export type Role = 'viewer' | 'operator' | 'admin';
 export type JobKind = 'routine' | 'maintenance' | 'emergency';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
-export type JobSummary = { [key: string]: JsonValue };
+// Undefined fields are dropped when the summary is stored as JSON.
+export type JobSummary = { [key: string]: JsonValue | undefined };
 
 export interface JobContext {
   db: Db;
   redis: Redis;
+  queues: Queues;
+  mailer: Mailer;
   config: Config;
   logger: Logger;
   job: { id: string; name: string; queue: QueueName; attempt: number };

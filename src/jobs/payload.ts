@@ -1,6 +1,11 @@
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import type { TObject } from '@sinclair/typebox';
+import { FormatRegistry, type TObject } from '@sinclair/typebox';
 import type { JobDefinition } from './contract.js';
+
+// TypeBox checks no string format until one is registered. This is the
+// WHATWG HTML rule for email addresses, the one browsers apply.
+const EMAIL = /^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+if (!FormatRegistry.Has('email')) FormatRegistry.Set('email', (value) => EMAIL.test(value));
 
 const compiled = new WeakMap<TObject, TypeCheck<TObject>>();
 

@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
-import type { QueueName } from '../queues/queues.js';
+import type { QueueName, Queues } from '../queues/queues.js';
+import type { Mailer } from './email/mailer.js';
 import type { JobContext, JobEnvelope, JobSummary } from './contract.js';
 import { maintenanceType, recordRun, toInterval } from './maintenance-log.js';
 import { checkPayload } from './payload.js';
@@ -12,6 +13,8 @@ import type { JobRegistry } from './registry.js';
 export interface ProcessorDependencies {
   db: Db;
   redis: Redis;
+  queues: Queues;
+  mailer: Mailer;
   config: Config;
   logger: Logger;
   registry: JobRegistry;
@@ -76,6 +79,8 @@ export function createProcessor(queue: QueueName, deps: ProcessorDependencies) {
     const context: JobContext = {
       db: deps.db,
       redis: deps.redis,
+      queues: deps.queues,
+      mailer: deps.mailer,
       config: deps.config,
       logger,
       job: { id: String(job.id), name: job.name, queue, attempt },

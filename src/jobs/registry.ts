@@ -2,10 +2,20 @@ import type { CalendarEntry } from '../queues/calendar.js';
 import { isQueueName, type QueueName } from '../queues/queues.js';
 import type { JobDefinition } from './contract.js';
 import { checkPayload } from './payload.js';
+import { clearFailedEmails } from './email/clear-failed-emails.js';
+import { processEmailQueue } from './email/process-email-queue.js';
+import { sendEmail } from './email/send-email.js';
+import { testEmail } from './email/test-email.js';
 import { tokenCleanup } from './sessions/token-cleanup.js';
 
 /** Every job Shipshape can run. A job is added here and, if it is scheduled, to the calendar. */
-export const jobDefinitions: readonly JobDefinition[] = [tokenCleanup as unknown as JobDefinition];
+export const jobDefinitions: readonly JobDefinition[] = [
+  tokenCleanup,
+  sendEmail,
+  processEmailQueue,
+  clearFailedEmails,
+  testEmail,
+] as JobDefinition[];
 
 const KEBAB_CASE = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 

@@ -5,8 +5,9 @@ import { createDatabase } from '../db/database.js';
 import { createLogger } from '../logger.js';
 import { runMain } from '../main-wrapper.js';
 import { calendar } from '../queues/calendar.js';
-import { createRedis } from '../queues/connection.js';
-import { isQueueName, queueNames, type QueueName } from '../queues/queues.js';
+import { createRedis, logConnectionErrors } from '../queues/connection.js';
+import { closeQueues, createQueues, isQueueName, queueNames, type QueueName } from '../queues/queues.js';
+import { createMailer } from './email/mailer.js';
 import { JobRegistry, jobDefinitions } from './registry.js';
 import { startWorkers } from './worker.js';
 
@@ -36,22 +37,30 @@ function parseQueues(argv: string[]): QueueName[] {
 }
 
 runMain(async () => {
-  const queues = parseQueues(process.argv.slice(2));
+  const servedQueues = parseQueues(process.argv.slice(2));
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL, { process: 'worker' });
   const registry = new JobRegistry(jobDefinitions, calendar);
 
   const db = createDatabase(config.DATABASE_URL, { applicationName: 'shipshape-worker' });
   const connection = createRedis(config.REDIS_URL, 'worker');
+  logConnectionErrors(connection, logger);
+  // Jobs enqueue follow-up jobs (emails, retries) through their own producer connection.
+  const producer = createRedis(config.REDIS_URL, 'producer');
+  const producerQueues = createQueues(producer, config.QUEUE_PREFIX);
+  for (const queue of Object.values(producerQueues)) queue.on('error', () => {});
+  const mailer = createMailer(config);
   const pool = startWorkers({
     db,
     redis: connection,
+    queues: producerQueues,
+    mailer,
     connection,
     config,
     logger,
     registry,
     prefix: config.QUEUE_PREFIX,
-    queues,
+    servedQueues,
     shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
   });
 
@@ -60,6 +69,9 @@ runMain(async () => {
     if (err) logger.error({ err }, 'worker crashed; closing');
     else logger.info({ signal }, 'worker shutting down');
     await pool.close();
+    mailer.close();
+    await closeQueues(producerQueues);
+    producer.disconnect();
     await db.destroy();
     await connection.quit();
   });

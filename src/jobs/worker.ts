@@ -8,7 +8,8 @@ export interface WorkerPoolOptions extends Omit<ProcessorDependencies, 'shutdown
   /** A connection with `maxRetriesPerRequest: null`; BullMQ duplicates it for blocking calls. */
   connection: Redis;
   prefix: string;
-  queues: readonly QueueName[];
+  /** The queues this process takes jobs from. */
+  servedQueues: readonly QueueName[];
   /** Milliseconds to wait for running jobs at close before they are interrupted and handed back. */
   shutdownTimeoutMs: number;
 }
@@ -25,7 +26,7 @@ export function startWorkers(options: WorkerPoolOptions): WorkerPool {
   const { logger } = options;
   const workerErrors = createErrorThrottle(logger, 'worker error');
 
-  const workers = options.queues.map((queue) => {
+  const workers = options.servedQueues.map((queue) => {
     const processor = createProcessor(queue, { ...options, shutdownSignal: shutdown.signal });
     const worker = new Worker(queue, processor, {
       connection: options.connection,
@@ -36,7 +37,7 @@ export function startWorkers(options: WorkerPoolOptions): WorkerPool {
     worker.on('stalled', (jobId) => logger.warn({ queue, jobId }, 'job stalled; BullMQ moved it back to waiting'));
     return worker;
   });
-  logger.info({ queues: options.queues, prefix: options.prefix }, 'workers started');
+  logger.info({ queues: options.servedQueues, prefix: options.prefix }, 'workers started');
 
   let closing: Promise<void> | undefined;
   const close = () => {

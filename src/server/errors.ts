@@ -11,6 +11,7 @@ export const apiErrors = {
   NOT_FOUND: { status: 404, description: 'No route matches the method and URL' },
   JOB_NOT_FOUND: { status: 404, description: 'No job definition has this name' },
   JOB_RUN_NOT_FOUND: { status: 404, description: 'No run of this job has this id, or it was removed by retention' },
+  EMAIL_NOT_FOUND: { status: 404, description: 'No email in email_queue has this id' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The body has a content type the API does not read' },
   INTERNAL: { status: 500, description: 'An unexpected error; details are in the server log under the request id' },
   SERVICE_UNAVAILABLE: { status: 503, description: 'A backing service (Postgres or Redis) is unreachable' },

@@ -1,11 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { defineJob, type JobDefinition } from '../../src/jobs/contract.js';
 import { JobRegistry, RegistryError } from '../../src/jobs/registry.js';
-import { startWorkers, type WorkerPool } from '../../src/jobs/worker.js';
+import type { WorkerPool } from '../../src/jobs/worker.js';
+import { startTestWorkers } from '../helpers/workers.js';
 import { createRedis } from '../../src/queues/connection.js';
 import { createTestDatabase, removeRedisKeys, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
@@ -55,7 +55,6 @@ const emergency = defineJob({
 });
 
 const definitions = [flaky, waitsForAbort, emergency] as JobDefinition[];
-const logger = pino({ level: 'silent' });
 
 describe('job registry', () => {
   it('accepts consistent definitions', () => {
@@ -101,15 +100,11 @@ describe('worker runs', () => {
   let pool: WorkerPool;
 
   const start = (shutdownTimeoutMs = 5000) =>
-    startWorkers({
+    startTestWorkers({
       db: database.db,
-      redis: connection,
-      connection,
       config: testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix }),
-      logger,
-      registry: new JobRegistry(definitions, []),
-      prefix,
-      queues: ['maintenance'],
+      servedQueues: ['maintenance'],
+      definitions,
       shutdownTimeoutMs,
     });
 
@@ -125,7 +120,7 @@ describe('worker runs', () => {
   });
 
   beforeEach(async () => {
-    pool = start();
+    pool = await start();
   });
 
   afterAll(async () => {
@@ -201,7 +196,7 @@ describe('worker runs', () => {
 
   it('hands a running job back on shutdown timeout', async () => {
     await pool.close();
-    pool = start(200);
+    pool = await start(200);
     const job = await queue.add('abortable-probe', { payload: {}, requestedBy: 'tester' }, { attempts: 3 });
     await waitFor('the job to start', async () => ((await queue.getJob(String(job.id)))?.progress === 10 ? true : undefined));
 
@@ -221,17 +216,12 @@ describe('two installations on one Redis and one Postgres server', () => {
     const installations = await Promise.all(['alpha', 'bravo'].map(async (label) => {
       const database = await createTestDatabase(`install_${label}`);
       const prefix = uniqueName(`install_${label}`);
-      const connection = createRedis(TEST_REDIS_URL, 'worker');
-      const pool = startWorkers({
+      const connection = createRedis(TEST_REDIS_URL, 'producer');
+      const pool = await startTestWorkers({
         db: database.db,
-        redis: connection,
-        connection,
         config: testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix }),
-        logger,
-        registry: new JobRegistry(definitions, []),
-        prefix,
-        queues: ['maintenance'],
-        shutdownTimeoutMs: 5000,
+        servedQueues: ['maintenance'],
+        definitions,
       });
       return { database, prefix, connection, pool, queue: new Queue('maintenance', { connection, prefix }) };
     }));

@@ -104,10 +104,11 @@ describe('runbook calendar', () => {
   // The runbook's times, as the next three fire times after a fixed instant.
   const expected: Record<string, string[]> = {
     'token-cleanup': ['2026-03-01T03:00:00.000Z', '2026-03-02T03:00:00.000Z', '2026-03-03T03:00:00.000Z'],
+    'process-email-queue': ['2026-02-28T12:10:00.000Z', '2026-02-28T12:20:00.000Z', '2026-02-28T12:30:00.000Z'],
   };
   const from = new Date('2026-02-28T12:00:00.000Z');
 
-  it('lists a expected fire time for every entry', () => {
+  it('has expected fire times for every entry', () => {
     expect(calendar.map((entry) => entry.job).sort()).toEqual(Object.keys(expected).sort());
   });
 

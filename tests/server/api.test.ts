@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/server/app.js';
 import { createRedis } from '../../src/queues/connection.js';
 import { calendar } from '../../src/queues/calendar.js';
-import { JobRegistry, jobDefinitions } from '../../src/jobs/registry.js';
-import { startWorkers, type WorkerPool } from '../../src/jobs/worker.js';
+import { jobDefinitions } from '../../src/jobs/registry.js';
+import type { WorkerPool } from '../../src/jobs/worker.js';
+import { startTestWorkers } from '../helpers/workers.js';
 import { createTestDatabase, removeRedisKeys, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -148,18 +149,11 @@ describe('job status', () => {
       .execute();
     // Runs enqueued by the tests above would run first and take the expired row.
     await app.queues.maintenance.drain(true);
-    const config = testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix });
-    const connection = createRedis(TEST_REDIS_URL, 'worker');
-    workers = startWorkers({
+    workers = await startTestWorkers({
       db: database.db,
-      redis: connection,
-      connection,
-      config,
-      logger: pino({ level: 'silent' }),
-      registry: new JobRegistry(jobDefinitions, calendar),
-      prefix,
-      queues: ['maintenance'],
-      shutdownTimeoutMs: 5000,
+      config: testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix }),
+      servedQueues: ['maintenance'],
+      definitions: jobDefinitions,
     });
     const enqueued = await app.inject({ method: 'POST', url: '/api/jobs/token-cleanup', payload: { data: { batchSize: 1 } } });
     const statusUrl: string = enqueued.json().statusUrl;
@@ -191,7 +185,7 @@ describe('schedules', () => {
     const response = await app.inject({ method: 'GET', url: '/api/schedules' });
 
     expect(response.statusCode).toBe(200);
-    const [schedule] = response.json();
+    const schedule = response.json().find((entry: { id: string }) => entry.id === 'token-cleanup');
     expect(schedule).toMatchObject({ id: 'token-cleanup', queue: 'maintenance', pattern: '0 3 * * *', tz: 'UTC' });
     expect(new Date(schedule.nextRun).getUTCHours()).toBe(3);
   });
