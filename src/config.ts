@@ -39,6 +39,30 @@ export const ConfigSchema = Type.Object({
     minLength: 3,
     description: 'Recipient of alert emails, comma-separated',
   }),
+  ALERT_HIGH_WINDOW_MINUTES: Type.Integer({
+    default: 15,
+    minimum: 1,
+    maximum: 1440,
+    description: 'High alerts are grouped into one email per window of this many minutes',
+  }),
+  ALERT_MEDIUM_WINDOW_MINUTES: Type.Integer({
+    default: 60,
+    minimum: 1,
+    maximum: 1440,
+    description: 'Medium alerts are grouped into one email per window of this many minutes',
+  }),
+  ALERT_SUMMARY_HOUR: Type.Integer({
+    default: 8,
+    minimum: 0,
+    maximum: 23,
+    description: 'Hour of the day (UTC) when the daily summary of low alerts is sent',
+  }),
+  ALERT_ESCALATION: Type.String({
+    default: 'oncall@localhost:0,techlead@localhost:15,cto@localhost:30',
+    pattern: '^[^\\s,:]+@[^\\s,:]+:\\d+(,[^\\s,:]+@[^\\s,:]+:\\d+)*$',
+    description:
+      'Escalation path of critical alerts: address:minutes pairs, comma-separated; each level is emailed when the alert is still unacknowledged that many minutes after the previous one',
+  }),
   OUTBOX_DIR: Type.String({ default: 'var/outbox', minLength: 1, description: 'Folder for .eml files when SMTP_URL is unset' }),
   EMAIL_ATTEMPTS: Type.Integer({
     default: 5,

@@ -4,12 +4,14 @@ import { Migrator, type Migration, type MigrationProvider, type MigrationResultS
 import { connectionSettings, type Db } from './database.js';
 import * as initial from './migrations/0001-initial.js';
 import * as emailQueue from './migrations/0002-email-queue.js';
+import * as alerts from './migrations/0003-alerts.js';
 
 // Migrations are imported, not read from a folder at run time, so the same
 // list works under tsx, in a bundle and in tests. Names sort in run order.
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-email-queue': emailQueue,
+  '0003-alerts': alerts,
 };
 
 const migrationProvider: MigrationProvider = {

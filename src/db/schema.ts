@@ -133,6 +133,38 @@ export interface EmailQueueTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+export type AlertSeverity = 'critical' | 'high' | 'medium' | 'low';
+export type AlertStatus = 'open' | 'acknowledged' | 'resolved';
+
+export interface AlertsTable {
+  id: Generated<number>;
+  severity: AlertSeverity;
+  source: string;
+  dedup_key: string;
+  message: string;
+  details: unknown;
+  status: Generated<AlertStatus>;
+  occurrences: Generated<number>;
+  first_seen_at: Timestamp;
+  last_seen_at: Timestamp;
+  notified_at: Timestamp | null;
+  acknowledged_at: Timestamp | null;
+  acknowledged_by: string | null;
+  resolved_at: Timestamp | null;
+  resolved_by: string | null;
+  resolution_notified_at: Timestamp | null;
+  escalation_level: Generated<number>;
+  escalated_at: Timestamp | null;
+}
+
+export interface AlertDigestsTable {
+  severity: AlertSeverity;
+  window_end: Timestamp;
+  alert_count: number;
+  email_id: number;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   crews: CrewsTable;
   users: UsersTable;
@@ -144,7 +176,11 @@ export interface Database {
   quiz_attempts: QuizAttemptsTable;
   maintenance_logs: MaintenanceLogsTable;
   email_queue: EmailQueueTable;
+  alerts: AlertsTable;
+  alert_digests: AlertDigestsTable;
 }
+
+export type AlertRow = Selectable<AlertsTable>;
 
 export type EmailRow = Selectable<EmailQueueTable>;
 

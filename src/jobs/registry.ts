@@ -2,6 +2,7 @@ import type { CalendarEntry } from '../queues/calendar.js';
 import { isQueueName, type QueueName } from '../queues/queues.js';
 import type { JobDefinition } from './contract.js';
 import { checkPayload } from './payload.js';
+import { dispatchAlertsJob } from './alerts/dispatch-alerts.js';
 import { clearFailedEmails } from './email/clear-failed-emails.js';
 import { processEmailQueue } from './email/process-email-queue.js';
 import { sendEmail } from './email/send-email.js';
@@ -15,6 +16,7 @@ export const jobDefinitions: readonly JobDefinition[] = [
   processEmailQueue,
   clearFailedEmails,
   testEmail,
+  dispatchAlertsJob,
 ] as JobDefinition[];
 
 const KEBAB_CASE = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;

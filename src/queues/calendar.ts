@@ -22,4 +22,6 @@ export const calendar: readonly CalendarEntry[] = [
   // Not a runbook entry: without it, a message the platform inserts into
   // email_queue, or one whose job ran out of attempts, would wait for an operator.
   { job: 'process-email-queue', pattern: '*/10 * * * *', description: 'every 10 minutes' },
+  // Alert routing: closes digest windows and escalates critical alerts, to the minute.
+  { job: 'dispatch-alerts', every: 60_000, description: 'every minute' },
 ];

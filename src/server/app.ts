@@ -9,6 +9,7 @@ import type { Logger } from '../logger.js';
 import { mountBullBoard } from './bull-board.js';
 import { ApiError, ErrorResponse, apiErrors, type ApiErrorCode } from './errors.js';
 import { resourcesPlugin } from './plugins/resources.js';
+import { alertRoutes } from './routes/alerts.js';
 import { emailRoutes } from './routes/emails.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -108,6 +109,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(jobRoutes);
   await app.register(scheduleRoutes);
   await app.register(emailRoutes);
+  await app.register(alertRoutes);
 
   return app;
 }

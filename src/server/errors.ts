@@ -12,6 +12,8 @@ export const apiErrors = {
   JOB_NOT_FOUND: { status: 404, description: 'No job definition has this name' },
   JOB_RUN_NOT_FOUND: { status: 404, description: 'No run of this job has this id, or it was removed by retention' },
   EMAIL_NOT_FOUND: { status: 404, description: 'No email in email_queue has this id' },
+  ALERT_NOT_FOUND: { status: 404, description: 'No alert has this id' },
+  ALERT_STATE_CONFLICT: { status: 409, description: 'The alert is not in a state that allows this change, for example already resolved' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The body has a content type the API does not read' },
   INTERNAL: { status: 500, description: 'An unexpected error; details are in the server log under the request id' },
   SERVICE_UNAVAILABLE: { status: 503, description: 'A backing service (Postgres or Redis) is unreachable' },

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { enqueueEmail, sendJobId } from '../../src/jobs/email/email-queue.js';
 import { createMailer } from '../../src/jobs/email/mailer.js';
+import { dispatchAlerts } from '../../src/jobs/alerts/dispatch.js';
+import { pino } from 'pino';
 import { jobDefinitions } from '../../src/jobs/registry.js';
 import { createRedis } from '../../src/queues/connection.js';
 import { buildApp } from '../../src/server/app.js';
@@ -62,7 +64,7 @@ beforeAll(async () => {
 beforeEach(async () => {
   smtp.setRecipientRule(() => 'accept');
   smtp.received.length = 0;
-  await sql`truncate email_queue restart identity`.execute(database.db);
+  await sql`truncate email_queue, alerts, alert_digests restart identity`.execute(database.db);
   await app.queues.email.obliterate({ force: true });
 });
 
@@ -298,6 +300,31 @@ describe('outbox mailer', () => {
     expect(content).toContain(`Message-ID: ${delivery.messageId}`);
     expect(content).toContain('Stored, not sent.');
     expect(delivery.response).toContain(outbox);
+  });
+});
+
+describe('alert emails end to end', () => {
+  it('delivers a critical alert at once and three high ones as one email', async () => {
+    const raise = (severity: string, key: string, message: string) =>
+      app.inject({ method: 'POST', url: '/api/alerts', payload: { severity, source: 'health-check', key, message } });
+
+    const critical = await raise('critical', 'database:down', 'Database unreachable');
+    expect(critical.statusCode).toBe(201);
+    await waitFor('the critical alert email', () => (smtp.received.length === 1 ? true : undefined));
+    expect(smtp.received[0]?.raw).toContain('Subject: [CRITICAL] health-check: Database unreachable');
+
+    for (const [key, message] of [['cpu', 'CPU at 75%'], ['memory', 'Memory at 82%'], ['disk', 'Disk at 86%']]) {
+      expect((await raise('high', key!, message!)).statusCode).toBe(201);
+    }
+    const windowClose = new Date(Math.ceil((Date.now() + 1) / (15 * 60_000)) * 15 * 60_000);
+    const deps = { db: database.db, emailQueue: app.queues.email, config, logger: pino({ level: 'silent' }) };
+    const summary = await dispatchAlerts(deps, windowClose);
+
+    expect(summary.digests).toMatchObject([{ severity: 'high', alerts: 3 }]);
+    await waitFor('the grouped high alert email', () => (smtp.received.length === 2 ? true : undefined));
+    const grouped = smtp.received[1]!.raw;
+    expect(grouped).toContain('Subject: [HIGH] 3 high alerts');
+    for (const text of ['CPU at 75%', 'Memory at 82%', 'Disk at 86%']) expect(grouped).toContain(text);
   });
 });
 

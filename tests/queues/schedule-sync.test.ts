@@ -105,6 +105,7 @@ describe('runbook calendar', () => {
   const expected: Record<string, string[]> = {
     'token-cleanup': ['2026-03-01T03:00:00.000Z', '2026-03-02T03:00:00.000Z', '2026-03-03T03:00:00.000Z'],
     'process-email-queue': ['2026-02-28T12:10:00.000Z', '2026-02-28T12:20:00.000Z', '2026-02-28T12:30:00.000Z'],
+    'dispatch-alerts': ['2026-02-28T12:01:00.000Z', '2026-02-28T12:02:00.000Z', '2026-02-28T12:03:00.000Z'],
   };
   const from = new Date('2026-02-28T12:00:00.000Z');
 

@@ -1,6 +1,8 @@
 import type { JobsOptions, Queue } from 'bullmq';
 import type { Config } from '../../config.js';
+import type { Transaction } from 'kysely';
 import type { Db } from '../../db/database.js';
+import type { Database } from '../../db/schema.js';
 import type { JobEnvelope } from '../contract.js';
 
 export const SEND_EMAIL_JOB = 'send-email';
@@ -52,6 +54,16 @@ export async function scheduleSend(
   return 'added';
 }
 
+/** Inserts a pending message into email_queue; `db` may be a transaction. Returns its id. */
+export async function insertEmail(db: Db | Transaction<Database>, email: NewEmail): Promise<number> {
+  const { id } = await db
+    .insertInto('email_queue')
+    .values({ recipient: email.to, subject: email.subject, body_text: email.text, body_html: email.html ?? null, source: email.source })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return id;
+}
+
 /**
  * Records a message in email_queue as pending and enqueues its send job. The
  * row is written first: if Redis is unreachable the message still exists, and
@@ -63,11 +75,7 @@ export async function enqueueEmail(
   email: NewEmail,
   options: JobsOptions = {},
 ): Promise<number> {
-  const { id } = await db
-    .insertInto('email_queue')
-    .values({ recipient: email.to, subject: email.subject, body_text: email.text, body_html: email.html ?? null, source: email.source })
-    .returning('id')
-    .executeTakeFirstOrThrow();
+  const id = await insertEmail(db, email);
   await scheduleSend(queue, id, email.source, options);
   return id;
 }

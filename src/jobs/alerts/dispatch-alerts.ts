@@ -1,0 +1,18 @@
+import { Type } from '@sinclair/typebox';
+import { defineJob } from '../contract.js';
+import { databaseNow, dispatchAlerts } from './dispatch.js';
+
+export const dispatchAlertsJob = defineJob({
+  name: 'dispatch-alerts',
+  queue: 'email',
+  description: 'Email the alert digests whose window closed and escalate unacknowledged critical alerts',
+  payload: Type.Object({}, { additionalProperties: false }),
+  role: 'operator',
+  destructive: false,
+  kind: 'routine',
+  async run(context) {
+    const deps = { db: context.db, emailQueue: context.queues.email, config: context.config, logger: context.logger };
+    const summary = await dispatchAlerts(deps, await databaseNow(deps));
+    return { digests: summary.digests, escalations: summary.escalations };
+  },
+});
