@@ -9,12 +9,12 @@ import { fileURLToPath } from 'node:url';
  */
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
-const tsxCli = fileURLToPath(import.meta.resolve('tsx/cli'));
 
 function run(name: string, script: string): ChildProcess {
   // A process group of its own, so a Ctrl-C reaches the children only through
   // this supervisor and they stop in order.
-  const child = spawn(process.execPath, [tsxCli, here(script)], { stdio: 'inherit', detached: true });
+  // Node itself with tsx as a loader, so signals reach the process that handles them.
+  const child = spawn(process.execPath, ['--import', 'tsx', here(script)], { stdio: 'inherit', detached: true });
   child.on('error', (error) => console.error(`${name}: failed to start: ${error.message}`));
   return child;
 }

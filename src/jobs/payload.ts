@@ -18,6 +18,17 @@ function checkerFor(schema: TObject): TypeCheck<TObject> {
   return checker;
 }
 
+/** Shows a rejected value in at most 80 characters, even one nested too deeply for JSON.stringify. */
+function preview(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? 'nothing';
+  } catch {
+    return 'a value nested too deeply to show';
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
 export type PayloadCheck =
   | { valid: true; payload: Record<string, unknown> }
   | { valid: false; errors: string[] };
@@ -34,7 +45,7 @@ export function checkPayload(definition: JobDefinition, value: unknown): Payload
 
   const errors = [...checker.Errors(payload)].map((error) => {
     const field = ['data', ...error.path.split('/').filter(Boolean)].join('.');
-    return `${field}: ${error.message.toLowerCase()} (got ${JSON.stringify(error.value) ?? 'nothing'})`;
+    return `${field}: ${error.message.toLowerCase()} (got ${preview(error.value)})`;
   });
   return { valid: false, errors: [...new Set(errors)] };
 }

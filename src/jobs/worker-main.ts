@@ -29,9 +29,10 @@ function parseQueues(argv: string[]): QueueName[] {
   if (values.queues === undefined) return [...queueNames];
 
   const requested = values.queues.split(',').map((name) => name.trim()).filter(Boolean);
+  if (requested.length === 0) throw new Error(`--queues is empty; name one or more of ${queueNames.join(', ')}`);
   const unknown = requested.filter((name) => !isQueueName(name));
-  if (requested.length === 0 || unknown.length > 0) {
-    throw new Error(`--queues: unknown queue "${unknown.join(', ') || values.queues}"; choose from ${queueNames.join(', ')}`);
+  if (unknown.length > 0) {
+    throw new Error(`--queues: unknown queue "${unknown.join(', ')}"; choose from ${queueNames.join(', ')}`);
   }
   return [...new Set(requested)] as QueueName[];
 }

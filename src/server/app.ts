@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { FastifySchemaValidationError } from 'fastify/types/schema.js';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -9,6 +9,7 @@ import type { Logger } from '../logger.js';
 import { mountBullBoard } from './bull-board.js';
 import { ApiError, ErrorResponse, apiErrors, type ApiErrorCode } from './errors.js';
 import { resourcesPlugin } from './plugins/resources.js';
+import { validatorCompiler } from './validation.js';
 import { alertRoutes } from './routes/alerts.js';
 import { emailRoutes } from './routes/emails.js';
 import { healthRoutes } from './routes/health.js';
@@ -22,6 +23,7 @@ export interface AppOptions {
 }
 
 const BODY_LIMIT_BYTES = 64 * 1024;
+const MAX_PARAM_LENGTH = 200;
 
 function errorTitle(statusCode: number): string {
   return STATUS_CODES[statusCode] ?? 'Error';
@@ -42,6 +44,7 @@ function formatValidationErrors(errors: FastifySchemaValidationError[], dataVar:
 function codeForClientError(error: FastifyError): ApiErrorCode {
   if (error.validation) return 'VALIDATION_FAILED';
   if (error.statusCode === 415) return 'UNSUPPORTED_MEDIA_TYPE';
+  if (error.statusCode === 413) return 'PAYLOAD_TOO_LARGE';
   return 'BAD_REQUEST';
 }
 
@@ -51,8 +54,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...(options.logger ? { loggerInstance: options.logger as FastifyBaseLogger } : { logger: false }),
     bodyLimit: BODY_LIMIT_BYTES,
     schemaErrorFormatter: formatValidationErrors,
-    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
+    // Errors Fastify raises before routing (a URL too long or badly encoded) get the same shape as the rest.
+    frameworkErrors: (error, request, reply) => {
+      const statusCode = error.statusCode ?? 400;
+      const message =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? `A path segment of ${request.url.slice(0, 40)}... is longer than ${MAX_PARAM_LENGTH} characters`
+          : `The URL is invalid (${error.code}); check its percent-encoding`;
+      void (reply as unknown as FastifyReply).code(statusCode).send({ statusCode, code: 'BAD_REQUEST', error: errorTitle(statusCode), message });
+    },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof ApiError) {

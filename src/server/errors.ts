@@ -7,7 +7,8 @@ import { Type } from '@sinclair/typebox';
 export const apiErrors = {
   VALIDATION_FAILED: { status: 400, description: 'The request does not match the route schema; the message names the field' },
   INVALID_PAYLOAD: { status: 400, description: 'The job payload in `data` does not match the job schema' },
-  BAD_REQUEST: { status: 400, description: 'The request is malformed, for example invalid JSON' },
+  BAD_REQUEST: { status: 400, description: 'The request is malformed, for example invalid JSON or a bad URL' },
+  PAYLOAD_TOO_LARGE: { status: 413, description: 'The body is larger than 64 KiB' },
   NOT_FOUND: { status: 404, description: 'No route matches the method and URL' },
   JOB_NOT_FOUND: { status: 404, description: 'No job definition has this name' },
   JOB_RUN_NOT_FOUND: { status: 404, description: 'No run of this job has this id, or it was removed by retention' },

@@ -11,25 +11,25 @@ runMain(async () => {
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL, { process: 'api' });
   const app = await buildApp({ config, logger });
+  // A failure before the server listens (Redis down, port taken) must end the
+  // process: the open Redis and Postgres handles would otherwise keep it alive.
   try {
     await checkRedis(app.redis, config.REDIS_URL);
+    await syncSchedules({
+      queues: app.queues,
+      calendar,
+      queueOf: (job) => app.registry.queueOf(job),
+      logger,
+    });
+    await app.listen({ host: config.HOST, port: config.PORT });
   } catch (error) {
     await app.close();
     throw error;
   }
-
-  await syncSchedules({
-    queues: app.queues,
-    calendar,
-    queueOf: (job) => app.registry.queueOf(job),
-    logger,
-  });
 
   closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'api crashed; closing');
     else logger.info({ signal }, 'api shutting down');
     await app.close();
   });
-
-  await app.listen({ host: config.HOST, port: config.PORT });
 });

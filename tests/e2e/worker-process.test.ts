@@ -5,7 +5,7 @@ import { buildApp } from '../../src/server/app.js';
 import { createRedis } from '../../src/queues/connection.js';
 import { createTestDatabase, removeRedisKeys, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
-import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
+import { startApiProcess, startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
 
 const prefix = uniqueName('e2e');
 let database: TestDatabase;
@@ -68,7 +68,7 @@ describe('separate worker process', () => {
 
     const code = await worker.stop('SIGTERM');
 
-    expect(code).toBe(0);
+    expect(code, worker.output()).toBe(0);
     expect(worker.output()).toContain('workers closed');
   });
 
@@ -79,6 +79,28 @@ describe('separate worker process', () => {
 
     expect(code).toBe(1);
     expect(worker.output()).toContain('unknown queue "galley"');
+  });
+});
+
+describe('API process', () => {
+  it('exits with an error when its port is taken', async () => {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as { port: number }).port;
+    worker = startApiProcess({ ...workerEnv(), PORT: String(port) });
+
+    const code = await worker.exited();
+
+    expect(code).toBe(1);
+    expect(worker.output()).toContain('EADDRINUSE');
+  });
+
+  it('exits with an error when Redis is unreachable', async () => {
+    worker = startApiProcess({ ...workerEnv(), PORT: '0', REDIS_URL: 'redis://127.0.0.1:1' });
+
+    const code = await worker.exited();
+
+    expect(code).toBe(1);
+    expect(worker.output()).toContain('Redis at redis://127.0.0.1:1 is unreachable');
   });
 });
 

@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { TEST_REDIS_URL } from './services.js';
 import { waitFor } from './wait.js';
 
-const tsxCli = fileURLToPath(import.meta.resolve('tsx/cli'));
 const workerEntry = fileURLToPath(new URL('../../src/jobs/worker-main.ts', import.meta.url));
+const apiEntry = fileURLToPath(new URL('../../src/server/main.ts', import.meta.url));
 
 export interface WorkerProcess {
   child: ChildProcess;
@@ -21,7 +21,17 @@ export interface WorkerProcess {
 
 /** Starts `npm run start:worker` as a separate OS process against the test file's database and prefix. */
 export function startWorkerProcess(env: Record<string, string>, args: string[] = []): WorkerProcess {
-  const child = spawn(process.execPath, [tsxCli, workerEntry, ...args], {
+  return startProcess(workerEntry, env, args);
+}
+
+/** Starts `npm run start:api` as a separate OS process. */
+export function startApiProcess(env: Record<string, string>): WorkerProcess {
+  return startProcess(apiEntry, env, []);
+}
+
+function startProcess(entry: string, env: Record<string, string>, args: string[]): WorkerProcess {
+  // Node itself, with tsx as a loader: a signal reaches the worker, not a launcher that would leave it orphaned.
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     env: { ...process.env, REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

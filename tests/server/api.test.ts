@@ -104,6 +104,65 @@ describe('enqueue', () => {
     });
   }
 
+  it('rejects query parameters instead of ignoring them', async () => {
+    const response = await app.inject({ method: 'POST', url: '/api/jobs/token-cleanup?dryRun=true' });
+
+    expect(response.statusCode).toBe(400);
+    expect(response.json().message).toContain('querystring has unknown field "dryRun"');
+  });
+
+  const wrongTypes: Array<[string, string]> = [
+    ['delay as string', '{"delay":"10"}'],
+    ['delay as boolean', '{"delay":true}'],
+    ['null body', 'null'],
+  ];
+  for (const [name, body] of wrongTypes) {
+    it(`rejects ${name} without coercion`, async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/api/jobs/token-cleanup',
+        headers: { 'content-type': 'application/json' },
+        payload: body,
+      });
+
+      expect(response.statusCode).toBe(400);
+      expect(response.json().code).toBe('VALIDATION_FAILED');
+    });
+  }
+
+  it('rejects deeply nested data with 400', async () => {
+    const nested = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/jobs/token-cleanup',
+      headers: { 'content-type': 'application/json' },
+      payload: `{"data":{"x":${nested}}}`,
+    });
+
+    expect(response.statusCode).toBe(400);
+    expect(response.json().code).toBe('INVALID_PAYLOAD');
+    expect(response.json().message.length).toBeLessThan(300);
+  });
+
+  it('rejects a body over 64 KiB with 413', async () => {
+    const response = await app.inject({ method: 'POST', url: '/api/jobs/token-cleanup', payload: { data: { note: 'x'.repeat(70_000) } } });
+
+    expect(response.statusCode).toBe(413);
+    expect(response.json().code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('answers bad URLs in the error shape', async () => {
+    const long = await app.inject({ method: 'GET', url: `/api/jobs/${'a'.repeat(5000)}/1` });
+    const encoded = await app.inject({ method: 'GET', url: '/api/jobs/%zz/1' });
+
+    for (const response of [long, encoded]) {
+      expect(response.statusCode).toBeGreaterThanOrEqual(400);
+      expect(response.statusCode).toBeLessThan(500);
+      expect(response.json().code).toBe('BAD_REQUEST');
+      expect(response.body.length).toBeLessThan(400);
+    }
+  });
+
   it('rejects malformed JSON with 400', async () => {
     const response = await app.inject({
       method: 'POST',

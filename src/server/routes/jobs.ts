@@ -95,13 +95,16 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       // A POST without a body (`curl -X POST .../token-cleanup`) means "run with defaults".
       preValidation: async (request) => {
-        request.body ??= {};
+        // Only an absent body means "defaults"; a JSON null is rejected by the schema.
+        if (request.body === undefined) request.body = {};
       },
       preHandler: requireRedis,
       schema: {
         summary: 'Enqueue a run of a job',
         tags: ['jobs'],
         params: Type.Object({ name: JobName }),
+        // Declared empty so that `?dryRun=true` is rejected instead of ignored.
+        querystring: Type.Object({}, { additionalProperties: false }),
         body: EnqueueBody,
         response: { 202: EnqueueResponse },
       },
@@ -165,7 +168,8 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
         createdAt: new Date(job.timestamp).toISOString(),
         processedAt: isoOrNull(job.processedOn),
         finishedAt: isoOrNull(job.finishedOn),
-        runAt: new Date(job.timestamp + (job.delay ?? 0)).toISOString(),
+        // job.delay is reset to 0 once a delayed job is promoted; the options keep the request.
+        runAt: new Date(job.timestamp + (job.opts.delay ?? 0)).toISOString(),
         logs,
       };
     },
