@@ -56,6 +56,11 @@ export interface JobDefinition<Payload extends TObject = TObject> {
   /** Destructive jobs accept `dryRun: true` and then change nothing. */
   destructive: boolean;
   kind: JobKind;
+  /**
+   * Whether each run writes a maintenance_logs row; default true. Off for
+   * per-message jobs such as send-email, whose record is their own table.
+   */
+  logRuns?: boolean;
   run(context: JobContext, payload: Static<Payload>): Promise<JobSummary>;
 }
 

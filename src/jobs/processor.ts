@@ -47,6 +47,7 @@ export function createProcessor(queue: QueueName, deps: ProcessorDependencies) {
     const fromScheduler = Boolean(job.repeatJobKey);
     const started = Date.now();
     const record = async (result: 'success' | 'failure', notes: string | null, summary: JobSummary | null) => {
+      if (definition.logRuns === false) return;
       try {
         await recordRun(deps.db, {
           type: maintenanceType(definition, fromScheduler),

@@ -107,6 +107,8 @@ describe('delivery', () => {
     expect(row.smtp_response).toMatch(/^250/);
     expect(row.sent_at).not.toBeNull();
     expect(row.attempts).toBe(1);
+    const logs = await database.db.selectFrom('maintenance_logs').select('id').where('job_name', '=', 'send-email').execute();
+    expect(logs).toEqual([]);
   });
 
   it('rejects an invalid recipient at the API', async () => {

@@ -35,6 +35,8 @@ export const sendEmail = defineJob({
   role: 'operator',
   destructive: false,
   kind: 'maintenance',
+  // email_queue records every message's attempts, outcome and error.
+  logRuns: false,
   async run(context, { emailId }) {
     const { db, config } = context;
 
