@@ -8,9 +8,8 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendJobId } from '../../src/jobs/email/email-queue.js';
 import { jobDefinitions } from '../../src/jobs/registry.js';
-import { createRedis } from '../../src/queues/connection.js';
 import { buildApp } from '../../src/server/app.js';
-import { createTestDatabase, removeRedisKeys, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { createTestDatabase, removeQueuePrefix, testConfig, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
 import { waitFor } from '../helpers/wait.js';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers.js';
@@ -60,9 +59,7 @@ afterAll(async () => {
   await workers?.close();
   await app?.close();
   await smtp?.stop();
-  const redis = createRedis(TEST_REDIS_URL, 'producer');
-  await removeRedisKeys(redis, prefix);
-  redis.disconnect();
+  await removeQueuePrefix(prefix);
   await database?.drop();
 });
 

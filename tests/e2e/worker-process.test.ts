@@ -2,8 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/server/app.js';
-import { createRedis } from '../../src/queues/connection.js';
-import { createTestDatabase, removeRedisKeys, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { createTestDatabase, removeQueuePrefix, testConfig, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 import { startApiProcess, startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
 
@@ -24,9 +23,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await app?.close();
-  const redis = createRedis(TEST_REDIS_URL, 'producer');
-  await removeRedisKeys(redis, prefix);
-  redis.disconnect();
+  await removeQueuePrefix(prefix);
   await database?.drop();
 });
 

@@ -60,3 +60,14 @@ export async function removeRedisKeys(redis: import('ioredis').Redis, prefix: st
     if (keys.length > 0) await redis.unlink(...keys);
   } while (cursor !== '0');
 }
+
+/** Deletes every Redis key of a test file's queue prefix, on a connection of its own. */
+export async function removeQueuePrefix(prefix: string): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 3 });
+  try {
+    await removeRedisKeys(redis, prefix);
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -10,9 +10,8 @@ import { createMailer } from '../../src/jobs/email/mailer.js';
 import { dispatchAlerts } from '../../src/jobs/alerts/dispatch.js';
 import { pino } from 'pino';
 import { jobDefinitions } from '../../src/jobs/registry.js';
-import { createRedis } from '../../src/queues/connection.js';
 import { buildApp } from '../../src/server/app.js';
-import { createTestDatabase, removeRedisKeys, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { createTestDatabase, removeQueuePrefix, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
 import { waitFor } from '../helpers/wait.js';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers.js';
@@ -74,9 +73,7 @@ afterAll(async () => {
   await workers?.close();
   await app?.close();
   await smtp?.stop();
-  const redis = createRedis(TEST_REDIS_URL, 'producer');
-  await removeRedisKeys(redis, prefix);
-  redis.disconnect();
+  await removeQueuePrefix(prefix);
   await database?.drop();
 });
 

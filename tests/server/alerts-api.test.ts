@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedis } from '../../src/queues/connection.js';
 import { buildApp } from '../../src/server/app.js';
-import { createTestDatabase, removeRedisKeys, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { createTestDatabase, removeQueuePrefix, testConfig, uniqueName, type TestDatabase } from '../helpers/services.js';
 
 const prefix = uniqueName('alerts_api');
 let database: TestDatabase;
@@ -15,9 +14,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  const redis = createRedis(TEST_REDIS_URL, 'producer');
-  await removeRedisKeys(redis, prefix);
-  redis.disconnect();
+  await removeQueuePrefix(prefix);
   await database?.drop();
 });
 

@@ -2,12 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/server/app.js';
-import { createRedis } from '../../src/queues/connection.js';
 import { calendar } from '../../src/queues/calendar.js';
 import { jobDefinitions } from '../../src/jobs/registry.js';
 import type { WorkerPool } from '../../src/jobs/worker.js';
 import { startTestWorkers } from '../helpers/workers.js';
-import { createTestDatabase, removeRedisKeys, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { createTestDatabase, removeQueuePrefix, testConfig, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
 const prefix = uniqueName('api');
@@ -31,9 +30,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  const redis = createRedis(TEST_REDIS_URL, 'producer');
-  await removeRedisKeys(redis, prefix);
-  redis.disconnect();
+  await removeQueuePrefix(prefix);
   await database?.drop();
 });
 
