@@ -38,6 +38,15 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
       const admin = new pg.Client(connectionSettings(`${TEST_POSTGRES_URL}/postgres`));
       await admin.connect();
       try {
+        // A closed pool's backends linger for a moment. Dropping WITH (FORCE) then would
+        // send them a FATAL message that a pg client, already ending, cannot handle,
+        // so wait for them to go first and force only what is left after the deadline.
+        const deadline = Date.now() + 10_000;
+        while (Date.now() < deadline) {
+          const { rows } = await admin.query('select count(*)::int as open from pg_stat_activity where datname = $1', [name]);
+          if (rows[0].open === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
         await admin.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`);
       } finally {
         await admin.end();
