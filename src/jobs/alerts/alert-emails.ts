@@ -12,7 +12,7 @@ const describe = (alert: AlertRow) =>
     ...(alert.details ? [`Details:     ${JSON.stringify(alert.details)}`] : []),
   ].join('\n');
 
-/** The email that tells one escalation level about a critical alert. */
+/** Builds the email that sends a critical alert to one escalation level. */
 export function criticalAlertEmail(alert: AlertRow, level: number, to: string): NewEmail {
   return {
     to,
@@ -29,7 +29,7 @@ export function criticalAlertEmail(alert: AlertRow, level: number, to: string): 
   };
 }
 
-/** One email for the alerts of one severity collected over one window. */
+/** Builds one email for the alerts of one severity collected over one window. */
 export function digestEmail(severity: AlertSeverity, alerts: AlertRow[], windowEnd: Date, to: string): NewEmail {
   const title = severity === 'low' ? 'Daily summary of low alerts' : `${alerts.length} ${severity} alert${alerts.length === 1 ? '' : 's'}`;
   return {
@@ -40,7 +40,7 @@ export function digestEmail(severity: AlertSeverity, alerts: AlertRow[], windowE
   };
 }
 
-/** Tells whoever received a critical or high alert that it is resolved. */
+/** Builds the email that reports a critical or high alert resolved, for the people who received it. */
 export function resolvedAlertEmail(alert: AlertRow, to: string): NewEmail {
   return {
     to,

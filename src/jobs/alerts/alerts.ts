@@ -12,7 +12,7 @@ import { escalationLevels } from './escalation.js';
  * Alerts: what any job raises when something needs a person.
  *
  * Routing by severity: critical is emailed at once to the first escalation
- * level, and dispatch-alerts escalates it while nobody acknowledges it; high
+ * level, and dispatch-alerts escalates it until someone acknowledges it; high
  * and medium are grouped into one email per window; low goes into the daily
  * summary. While an alert is unresolved, raising its key again counts an
  * occurrence on the same row and sends nothing.

@@ -116,7 +116,7 @@ export async function dispatchAlerts(deps: AlertDependencies, now: Date): Promis
   return summary;
 }
 
-/** The database clock, so every worker dispatches against the same time. */
+/** Reads the database clock, so every worker dispatches against the same time. */
 export async function databaseNow(deps: Pick<AlertDependencies, 'db'>): Promise<Date> {
   const { rows } = await sql<{ now: Date }>`select now() as now`.execute(deps.db);
   return rows[0]?.now ?? new Date();

@@ -15,7 +15,7 @@ export interface NewEmail {
   subject: string;
   text: string;
   html?: string | null;
-  /** Who queued it, for example `platform`, `alert`, `api`. */
+  /** Origin of the message, for example `platform`, `alert`, `api`. */
   source: string;
 }
 

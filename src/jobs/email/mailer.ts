@@ -39,11 +39,13 @@ export function createMessageId(from: string): string {
 function smtpOptions(smtpUrl: string) {
   const url = new URL(smtpUrl);
   const secure = url.protocol === 'smtps:';
+  // The submission ports: 465 for implicit TLS, 587 for STARTTLS.
+  const defaultPort = secure ? 465 : 587;
   return {
     pool: true as const,
     maxConnections: 5,
     host: url.hostname,
-    port: url.port ? Number(url.port) : secure ? 465 : 587,
+    port: url.port ? Number(url.port) : defaultPort,
     secure,
     auth: url.username ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) } : undefined,
     connectionTimeout: 10_000,
@@ -52,8 +54,11 @@ function smtpOptions(smtpUrl: string) {
   };
 }
 
-const toStrings = (addresses: unknown): string[] =>
-  Array.isArray(addresses) ? addresses.map((address) => (typeof address === 'string' ? address : String((address as { address?: string }).address))) : [];
+/** Flattens nodemailer's accepted and rejected lists, whose entries are strings or address objects. */
+function toStrings(addresses: unknown): string[] {
+  if (!Array.isArray(addresses)) return [];
+  return addresses.map((address) => (typeof address === 'string' ? address : String((address as { address?: string }).address)));
+}
 
 /**
  * Creates the mailer: a pooled SMTP transport from SMTP_URL (TLS with

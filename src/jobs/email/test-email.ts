@@ -32,7 +32,7 @@ export const testEmail = defineJob({
         ms: Math.round(performance.now() - started),
       };
     } catch (error) {
-      // A test's failure is its answer: retrying would only delay it.
+      // A failed test is the result the operator asked for, so retrying would only delay it.
       const message = error instanceof Error ? error.message : String(error);
       throw new UnrecoverableError(`Test message to ${to} failed after ${Math.round(performance.now() - started)} ms: ${message}`);
     }
