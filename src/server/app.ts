@@ -14,6 +14,7 @@ import { alertRoutes } from './routes/alerts.js';
 import { emailRoutes } from './routes/emails.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
+import { maintenanceLogRoutes } from './routes/maintenance-logs.js';
 import { scheduleRoutes } from './routes/schedules.js';
 
 export interface AppOptions {
@@ -123,6 +124,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(scheduleRoutes);
   await app.register(emailRoutes);
   await app.register(alertRoutes);
+  await app.register(maintenanceLogRoutes);
 
   return app;
 }

@@ -233,6 +233,65 @@ describe('job status', () => {
   });
 });
 
+describe('maintenance logs', () => {
+  it('lists rows newest first with filters', async () => {
+    const row = (jobName: string, type: 'routine' | 'scheduled', result: 'success' | 'failure', createdAt: string) => ({
+      type,
+      action: `run ${jobName}`,
+      performed_by: type === 'routine' ? 'scheduler' : 'api',
+      duration: '1500 milliseconds',
+      result,
+      job_name: jobName,
+      job_id: `${jobName}-${createdAt}`,
+      queue: 'maintenance',
+      attempt: 1,
+      created_at: createdAt,
+    });
+    await database.db.deleteFrom('maintenance_logs').execute();
+    await database.db
+      .insertInto('maintenance_logs')
+      .values([
+        row('token-cleanup', 'routine', 'success', '2026-11-01T03:00:00Z'),
+        row('token-cleanup', 'scheduled', 'failure', '2026-11-02T10:00:00Z'),
+        row('test-email', 'scheduled', 'success', '2026-11-03T10:00:00Z'),
+      ])
+      .execute();
+
+    const all = await app.inject({ method: 'GET', url: '/api/maintenance-logs' });
+    const failures = await app.inject({ method: 'GET', url: '/api/maintenance-logs?result=failure' });
+    const routine = await app.inject({ method: 'GET', url: '/api/maintenance-logs?type=routine&job=token-cleanup&performedBy=scheduler' });
+    const window = await app.inject({ method: 'GET', url: '/api/maintenance-logs?from=2026-11-02T00:00:00Z&to=2026-11-03T00:00:00Z' });
+    const firstPage = await app.inject({ method: 'GET', url: '/api/maintenance-logs?limit=2' });
+    const secondPage = await app.inject({ method: 'GET', url: `/api/maintenance-logs?limit=2&before=${firstPage.json().nextBefore}` });
+
+    expect(all.json().items.map((item: { jobName: string }) => item.jobName)).toEqual(['test-email', 'token-cleanup', 'token-cleanup']);
+    expect(all.json().items[0].duration).toBe('00:00:01.5');
+    expect(failures.json().items).toHaveLength(1);
+    expect(failures.json().items[0].result).toBe('failure');
+    expect(routine.json().items).toHaveLength(1);
+    expect(routine.json().items[0].createdAt).toBe('2026-11-01T03:00:00.000Z');
+    expect(window.json().items.map((item: { createdAt: string }) => item.createdAt)).toEqual(['2026-11-02T10:00:00.000Z']);
+    expect(firstPage.json().items).toHaveLength(2);
+    expect(secondPage.json().items).toHaveLength(1);
+    expect(secondPage.json().nextBefore).toBeNull();
+  });
+
+  const invalid: Array<[string, string]> = [
+    ['unknown type', '/api/maintenance-logs?type=weekly'],
+    ['bad timestamp', '/api/maintenance-logs?from=yesterday'],
+    ['reversed range', '/api/maintenance-logs?from=2026-11-03T00:00:00Z&to=2026-11-01T00:00:00Z'],
+    ['unknown filter', '/api/maintenance-logs?who=me'],
+  ];
+  for (const [name, url] of invalid) {
+    it(`rejects ${name} with 400`, async () => {
+      const response = await app.inject({ method: 'GET', url });
+
+      expect(response.statusCode).toBe(400);
+      expect(response.json().code).toBe('VALIDATION_FAILED');
+    });
+  }
+});
+
 describe('schedules', () => {
   it('lists each scheduler with its next run', async () => {
     const { syncSchedules } = await import('../../src/queues/schedule-sync.js');
