@@ -102,6 +102,32 @@ export function deleteInBatches(db: Db, spec: DeleteSpec, options: BatchOptions)
   `);
 }
 
+export interface UpdateSpec extends DeleteSpec {
+  /** The SET list, for example sql`revoked_at = ${now}`; it must make `where` false for the row. */
+  set: RawBuilder<unknown>;
+}
+
+/** Updates every row of `spec.table` that matches `spec.where`, `batchSize` rows per statement. */
+export function updateInBatches(db: Db, spec: UpdateSpec, options: BatchOptions): Promise<BatchReport> {
+  const table = sql.table(spec.table);
+  return runBatches(db, options, (afterId) => sql<BatchRow>`
+    with batch as materialized (
+      select id, ctid from ${table}
+      where id > ${afterId} and (${spec.where})
+      order by id
+      limit ${options.batchSize}
+    ), updated as (
+      update ${table} set ${spec.set}
+      where ctid = any(array(select ctid from batch)) and (${spec.where})
+      returning 1
+    )
+    select
+      (select count(*) from batch)::int as scanned,
+      (select max(id) from batch) as last_id,
+      (select count(*) from updated)::int as changed
+  `);
+}
+
 export interface ArchiveSpec extends DeleteSpec {
   archiveTable: string;
   /** Columns copied to the archive table; the archive fills its own extra columns by default. */

@@ -165,6 +165,19 @@ export interface AlertDigestsTable {
   created_at: CreatedAt;
 }
 
+export interface PlatformSettingsTable {
+  id: Generated<boolean>;
+  maintenance_mode: Generated<boolean>;
+  maintenance_message: string | null;
+  maintenance_until: Timestamp | null;
+  read_only: Generated<boolean>;
+  lockdown: Generated<boolean>;
+  rate_limit_per_minute: number | null;
+  tokens_valid_after: Timestamp | null;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  updated_by: string | null;
+}
+
 export interface Database {
   crews: CrewsTable;
   users: UsersTable;
@@ -178,7 +191,10 @@ export interface Database {
   email_queue: EmailQueueTable;
   alerts: AlertsTable;
   alert_digests: AlertDigestsTable;
+  platform_settings: PlatformSettingsTable;
 }
+
+export type PlatformSettings = Selectable<PlatformSettingsTable>;
 
 export type AlertRow = Selectable<AlertsTable>;
 

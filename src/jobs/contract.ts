@@ -36,7 +36,8 @@ export interface JobContext {
   mailer: Mailer;
   config: Config;
   logger: Logger;
-  job: { id: string; name: string; queue: QueueName; attempt: number };
+  /** The run: `requestedBy` is `scheduler` for calendar runs, otherwise the requester's name. */
+  job: { id: string; name: string; queue: QueueName; attempt: number; requestedBy: string };
   /** Records progress shown in Bull Board and the job status API; 0 to 100, or an object. */
   progress(value: number | JobSummary): Promise<void>;
   /** Appends a line to the BullMQ job log, which the status API returns. */

@@ -84,7 +84,7 @@ export function createProcessor(queue: QueueName, deps: ProcessorDependencies) {
       mailer: deps.mailer,
       config: deps.config,
       logger,
-      job: { id: String(job.id), name: job.name, queue, attempt },
+      job: { id: String(job.id), name: job.name, queue, attempt, requestedBy: envelope.requestedBy },
       progress: (value) => job.updateProgress(value),
       log: async (line) => {
         await job.log(line);

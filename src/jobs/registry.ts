@@ -7,6 +7,9 @@ import { clearFailedEmails } from './email/clear-failed-emails.js';
 import { processEmailQueue } from './email/process-email-queue.js';
 import { sendEmail } from './email/send-email.js';
 import { testEmail } from './email/test-email.js';
+import { activeSessions } from './sessions/active-sessions.js';
+import { cleanSessions } from './sessions/clean-sessions.js';
+import { forceLogoutAll } from './sessions/force-logout-all.js';
 import { tokenCleanup } from './sessions/token-cleanup.js';
 
 /** Every job Shipshape can run. A job is added here and, if it is scheduled, to the calendar. */
@@ -17,6 +20,9 @@ export const jobDefinitions: readonly JobDefinition[] = [
   clearFailedEmails,
   testEmail,
   dispatchAlertsJob,
+  cleanSessions,
+  activeSessions,
+  forceLogoutAll,
 ] as JobDefinition[];
 
 const KEBAB_CASE = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;

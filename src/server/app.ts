@@ -16,6 +16,7 @@ import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { maintenanceLogRoutes } from './routes/maintenance-logs.js';
 import { scheduleRoutes } from './routes/schedules.js';
+import { settingsRoutes } from './routes/settings.js';
 
 export interface AppOptions {
   config: Config;
@@ -36,6 +37,9 @@ function formatValidationErrors(errors: FastifySchemaValidationError[], dataVar:
     const path = [dataVar, ...error.instancePath.split('/').filter(Boolean)].join('.');
     if (error.keyword === 'additionalProperties') {
       return `${path} has unknown field "${String(error.params.additionalProperty)}"; remove it`;
+    }
+    if (error.keyword === 'enum' && Array.isArray(error.params.allowedValues)) {
+      return `${path} must be one of ${error.params.allowedValues.join(', ')}`;
     }
     return `${path} ${error.message ?? 'is invalid'}`;
   });
@@ -125,6 +129,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(emailRoutes);
   await app.register(alertRoutes);
   await app.register(maintenanceLogRoutes);
+  await app.register(settingsRoutes);
 
   return app;
 }

@@ -67,7 +67,7 @@ describe('alerts API', () => {
     ['missing key', 'POST', '/api/alerts', { severity: 'low', source: 's', message: 'm' }, 400, 'key'],
     ['ack without actor', 'POST', '/api/alerts/1/ack', {}, 400, 'by'],
     ['ack of unknown alert', 'POST', '/api/alerts/999999/ack', { by: 'ops' }, 404, 'Alert 999999'],
-    ['bad status filter', 'GET', '/api/alerts?status=closed', undefined, 400, 'status'],
+    ['bad status filter', 'GET', '/api/alerts?status=closed', undefined, 400, 'querystring.status must be one of open, acknowledged, resolved'],
   ];
   for (const [name, method, url, payload, status, mentions] of invalid) {
     it(`rejects ${name}`, async () => {

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { defineJob } from '../contract.js';
-import { databaseNow, dispatchAlerts } from './dispatch.js';
+import { databaseNow } from '../../db/clock.js';
+import { dispatchAlerts } from './dispatch.js';
 
 export const dispatchAlertsJob = defineJob({
   name: 'dispatch-alerts',

@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { AlertSeverity } from '../../db/schema.js';
 import { insertEmail } from '../email/email-queue.js';
 import { criticalAlertEmail, digestEmail } from './alert-emails.js';
@@ -114,10 +113,4 @@ export async function dispatchAlerts(deps: AlertDependencies, now: Date): Promis
 
   await scheduleAfterCommit(deps, emailIds);
   return summary;
-}
-
-/** Reads the database clock, so every worker dispatches against the same time. */
-export async function databaseNow(deps: Pick<AlertDependencies, 'db'>): Promise<Date> {
-  const { rows } = await sql<{ now: Date }>`select now() as now`.execute(deps.db);
-  return rows[0]?.now ?? new Date();
 }

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { sql } from 'kysely';
+import { databaseNow } from '../../db/clock.js';
 import type { Db } from '../../db/database.js';
 import {
   archiveInBatches,
@@ -66,6 +67,16 @@ export interface TokenCleanupResult {
 
 const HOUR_MS = 3_600_000;
 
+/** Sessions that expired or were revoked at or before `cutoff`; a NULL expiry never matches. */
+export function endedSessionsWhere(cutoff: Date) {
+  return sql`expires_at <= ${cutoff} or revoked_at <= ${cutoff}`;
+}
+
+/** The cutoff for ended sessions: `graceHours` before `now`. */
+export function sessionCutoff(now: Date, graceHours: number): Date {
+  return new Date(now.getTime() - graceHours * HOUR_MS);
+}
+
 /**
  * Removes expired blacklist entries, removes sessions that expired or were
  * revoked more than the grace period ago, and archives old audit logs.
@@ -75,11 +86,11 @@ const HOUR_MS = 3_600_000;
  */
 export async function cleanupTokens(db: Db, options: TokenCleanupOptions): Promise<TokenCleanupResult> {
   const tokenCutoff = options.now;
-  const sessionCutoff = new Date(options.now.getTime() - options.sessionGraceHours * HOUR_MS);
+  const sessionsBefore = sessionCutoff(options.now, options.sessionGraceHours);
   const auditCutoff = new Date(options.now.getTime() - options.auditRetentionDays * 24 * HOUR_MS);
 
   const tokenWhere = sql`expires_at <= ${tokenCutoff}`;
-  const sessionWhere = sql`expires_at <= ${sessionCutoff} or revoked_at <= ${sessionCutoff}`;
+  const sessionWhere = endedSessionsWhere(sessionsBefore);
   const auditWhere = sql`created_at < ${auditCutoff}`;
 
   const batchOptions = (step: CleanupStep): BatchOptions => ({
@@ -116,7 +127,7 @@ export async function cleanupTokens(db: Db, options: TokenCleanupOptions): Promi
     batchSize: options.batchSize,
     cutoffs: {
       tokenExpiry: tokenCutoff.toISOString(),
-      session: sessionCutoff.toISOString(),
+      session: sessionsBefore.toISOString(),
       auditLog: auditCutoff.toISOString(),
     },
     steps,
@@ -132,8 +143,7 @@ export const tokenCleanup = defineJob({
   destructive: true,
   kind: 'routine',
   async run(context, payload) {
-    const { rows } = await sql<{ now: Date }>`select now() as now`.execute(context.db);
-    const now = rows[0]?.now ?? new Date();
+    const now = await databaseNow(context);
 
     const result = await cleanupTokens(context.db, {
       now,

@@ -2,10 +2,11 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { AlertRow } from '../../db/schema.js';
 import { acknowledgeAlert, raiseAlert, resolveAlert, type AlertTransition } from '../../jobs/alerts/alerts.js';
 import { ApiError } from '../errors.js';
+import { StringEnum } from '../schemas.js';
 import { requireRedis } from '../plugins/resources.js';
 
-const Severity = Type.Union(['critical', 'high', 'medium', 'low'].map((value) => Type.Literal(value)));
-const Status = Type.Union(['open', 'acknowledged', 'resolved'].map((value) => Type.Literal(value)));
+const Severity = StringEnum(['critical', 'high', 'medium', 'low']);
+const Status = StringEnum(['open', 'acknowledged', 'resolved']);
 const Actor = Type.Object(
   { by: Type.String({ minLength: 1, maxLength: 200, description: 'Who acts, for example an email address' }) },
   { additionalProperties: false },
@@ -83,8 +84,8 @@ export const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const { status, severity, limit, before } = request.query;
       let query = app.db.selectFrom('alerts').selectAll().orderBy('id', 'desc').limit(limit + 1);
-      if (status) query = query.where('status', '=', status as AlertRow['status']);
-      if (severity) query = query.where('severity', '=', severity as AlertRow['severity']);
+      if (status) query = query.where('status', '=', status);
+      if (severity) query = query.where('severity', '=', severity);
       if (before) query = query.where('id', '<', before);
       const rows = await query.execute();
 
@@ -116,7 +117,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const body = request.body;
       const raised = await raiseAlert(deps(), {
-        severity: body.severity as AlertRow['severity'],
+        severity: body.severity,
         source: body.source,
         key: body.key,
         message: body.message,

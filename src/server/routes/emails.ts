@@ -2,9 +2,10 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { EmailRow } from '../../db/schema.js';
 import { enqueueEmail, sendJobId, sendJobOptions } from '../../jobs/email/email-queue.js';
 import { ApiError } from '../errors.js';
+import { StringEnum } from '../schemas.js';
 import { requireRedis } from '../plugins/resources.js';
 
-const EmailStatus = Type.Union(['pending', 'sending', 'sent', 'failed'].map((status) => Type.Literal(status)));
+const EmailStatus = StringEnum(['pending', 'sending', 'sent', 'failed']);
 
 const Email = Type.Object({
   id: Type.Integer(),
@@ -93,7 +94,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const { status, limit, before } = request.query;
       let query = app.db.selectFrom('email_queue').selectAll().orderBy('id', 'desc').limit(limit + 1);
-      if (status) query = query.where('status', '=', status as EmailRow['status']);
+      if (status) query = query.where('status', '=', status);
       if (before) query = query.where('id', '<', before);
       const rows = await query.execute();
 

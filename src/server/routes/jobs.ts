@@ -148,12 +148,17 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const definition = findDefinition(request.params.name);
       const queue = app.queues[definition.queue];
-      const job: Job<JobEnvelope> | undefined = await queue.getJob(request.params.id);
-      if (!job || job.name !== definition.name) {
-        throw new ApiError('JOB_RUN_NOT_FOUND', `No run ${request.params.id} of ${definition.name} exists; it may have been removed by retention`);
-      }
+      const notFound = () =>
+        new ApiError('JOB_RUN_NOT_FOUND', `No run ${request.params.id} of ${definition.name} exists; it may have been removed by retention`);
+      const first: Job<JobEnvelope> | undefined = await queue.getJob(request.params.id);
+      if (!first || first.name !== definition.name) throw notFound();
 
-      const [state, { logs }] = await Promise.all([job.getState(), queue.getJobLogs(String(job.id), 0, 999)]);
+      // The state is read before the job's data: a job that finishes in between
+      // is then shown with its result, never as completed without one.
+      const state = await first.getState();
+      const job: Job<JobEnvelope> | undefined = state === 'completed' || state === 'failed' ? await queue.getJob(request.params.id) : first;
+      if (!job) throw notFound();
+      const { logs } = await queue.getJobLogs(String(job.id), 0, 999);
       return {
         id: String(job.id),
         name: job.name,

@@ -1,6 +1,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { MaintenanceLog } from '../../db/schema.js';
 import { ApiError } from '../errors.js';
+import { StringEnum } from '../schemas.js';
 
 const MaintenanceLogEntry = Type.Object({
   id: Type.Integer(),
@@ -43,8 +44,8 @@ export const maintenanceLogRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['maintenance-logs'],
         querystring: Type.Object(
           {
-            type: Type.Optional(Type.Union(['routine', 'scheduled', 'emergency'].map((value) => Type.Literal(value)))),
-            result: Type.Optional(Type.Union([Type.Literal('success'), Type.Literal('failure')])),
+            type: Type.Optional(StringEnum(['routine', 'scheduled', 'emergency'])),
+            result: Type.Optional(StringEnum(['success', 'failure'])),
             job: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Job name' })),
             performedBy: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
             from: Type.Optional(Type.String({ format: 'date-time', description: 'Rows created at or after this instant' })),
@@ -64,7 +65,7 @@ export const maintenanceLogRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
 
       let query = app.db.selectFrom('maintenance_logs').selectAll().orderBy('id', 'desc').limit(limit + 1);
-      if (type) query = query.where('type', '=', type as MaintenanceLog['type']);
+      if (type) query = query.where('type', '=', type);
       if (result) query = query.where('result', '=', result);
       if (job) query = query.where('job_name', '=', job);
       if (performedBy) query = query.where('performed_by', '=', performedBy);

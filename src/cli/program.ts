@@ -1,0 +1,41 @@
+import { Command } from 'commander';
+import { registerAlertsCommand } from './commands/alerts.js';
+import { registerEmailsCommand } from './commands/emails.js';
+import { registerJobsCommand } from './commands/jobs.js';
+import { registerRunCommand } from './commands/run.js';
+import { registerSchedulesCommand } from './commands/schedules.js';
+import { registerStatusCommand } from './commands/status.js';
+import { DEFAULT_API_URL } from './settings.js';
+
+/** Builds the shipshape command line. Errors surface as exceptions, so main decides the exit code. */
+export function buildProgram(): Command {
+  const program = new Command('shipshape')
+    .description('Operate Shipshape through its HTTP API: run jobs, follow them, and list schedules, emails and alerts.')
+    .option('--url <url>', `base URL of the Shipshape API; overrides SHIPSHAPE_URL (default ${DEFAULT_API_URL})`)
+    .option('--json', "print the API's JSON instead of tables")
+    .showSuggestionAfterError()
+    .configureHelp({ showGlobalOptions: true })
+    // Subcommands copy this setting when they are created, so it comes before them.
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Environment:
+  SHIPSHAPE_URL    base URL of the API (default ${DEFAULT_API_URL})
+  SHIPSHAPE_TOKEN  sent as "Authorization: Bearer <token>" when set
+
+Exit codes:
+  0  success; for run, the job completed
+  1  the job failed
+  2  usage error, API error or unreachable API
+  3  run --wait timed out; the run goes on`,
+    );
+
+  registerRunCommand(program);
+  registerJobsCommand(program);
+  registerSchedulesCommand(program);
+  registerStatusCommand(program);
+  registerEmailsCommand(program);
+  registerAlertsCommand(program);
+  return program;
+}
