@@ -37,6 +37,8 @@ export interface DatabaseOptions {
   applicationName?: string;
   /** Milliseconds a new connection may take before it fails. */
   connectionTimeoutMillis?: number;
+  /** Receives errors of idle pooled connections, for example when Postgres restarts. */
+  onIdleError?: (error: Error) => void;
 }
 
 export type Db = Kysely<Database>;
@@ -50,5 +52,9 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Db {
     connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
     types,
   });
+  // Without a listener, an idle connection that Postgres terminates (a restart,
+  // pg_terminate_backend) raises an uncaught error and kills the process. The
+  // pool drops that connection and opens a new one on the next query.
+  pool.on('error', (error) => options.onIdleError?.(error));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }

@@ -43,7 +43,10 @@ runMain(async () => {
   const logger = createLogger(config.LOG_LEVEL, { process: 'worker' });
   const registry = new JobRegistry(jobDefinitions, calendar);
 
-  const db = createDatabase(config.DATABASE_URL, { applicationName: 'shipshape-worker' });
+  const db = createDatabase(config.DATABASE_URL, {
+    applicationName: 'shipshape-worker',
+    onIdleError: (error) => logger.warn({ err: error }, 'idle database connection lost; the pool reconnects on demand'),
+  });
   const connection = createRedis(config.REDIS_URL, 'worker');
   logConnectionErrors(connection, logger);
   // Jobs enqueue follow-up jobs (emails, retries) through their own producer connection.

@@ -59,6 +59,24 @@ describe('separate worker process', () => {
     expect(worker.output()).toContain(`"jobId":"${status.id}"`);
   });
 
+  it('survives Postgres ending its idle connections', async () => {
+    worker = startWorkerProcess(workerEnv(), ['--queues', 'maintenance']);
+    await worker.waitForLog('workers started');
+    const first = await app.inject({ method: 'POST', url: '/api/jobs/token-cleanup' });
+    await waitForState(first.json().statusUrl, 'completed');
+
+    const { rows } = await sql<{ ended: number }>`
+      select count(pg_terminate_backend(pid))::int as ended from pg_stat_activity
+      where datname = current_database() and application_name = 'shipshape-worker'
+    `.execute(database.db);
+    expect(rows[0]!.ended).toBeGreaterThan(0);
+    await worker.waitForLog('idle database connection lost');
+
+    const second = await app.inject({ method: 'POST', url: '/api/jobs/token-cleanup' });
+    await waitForState(second.json().statusUrl, 'completed');
+    expect(worker.child.exitCode).toBeNull();
+  });
+
   it('exits cleanly on SIGTERM', async () => {
     worker = startWorkerProcess(workerEnv(), ['--queues', 'maintenance']);
     await worker.waitForLog('workers started');

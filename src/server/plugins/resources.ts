@@ -57,7 +57,12 @@ export async function requireRedis(this: FastifyInstance): Promise<void> {
 export const resourcesPlugin = fp<{ config: Config }>(
   async (app, { config }) => {
     const registry = new JobRegistry(jobDefinitions, calendar);
-    const db = createDatabase(config.DATABASE_URL, { max: 5, applicationName: 'shipshape-api', connectionTimeoutMillis: 5000 });
+    const db = createDatabase(config.DATABASE_URL, {
+      max: 5,
+      applicationName: 'shipshape-api',
+      connectionTimeoutMillis: 5000,
+      onIdleError: (error) => app.log.warn({ err: error }, 'idle database connection lost; the pool reconnects on demand'),
+    });
     const redis = createRedis(config.REDIS_URL, 'producer');
     // An unreachable Redis must not crash the API: readiness reports it and requests fail with 503.
     logConnectionErrors(redis, app.log as Logger);
