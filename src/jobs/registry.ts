@@ -3,6 +3,8 @@ import { isQueueName, type QueueName } from '../queues/queues.js';
 import type { JobDefinition } from './contract.js';
 import { checkPayload } from './payload.js';
 import { dispatchAlertsJob } from './alerts/dispatch-alerts.js';
+import { cacheJobs } from './cache/index.js';
+import { emergencyJobs } from './emergency/index.js';
 import { clearFailedEmails } from './email/clear-failed-emails.js';
 import { processEmailQueue } from './email/process-email-queue.js';
 import { sendEmail } from './email/send-email.js';
@@ -23,6 +25,8 @@ export const jobDefinitions: readonly JobDefinition[] = [
   cleanSessions,
   activeSessions,
   forceLogoutAll,
+  ...cacheJobs,
+  ...emergencyJobs,
 ] as JobDefinition[];
 
 const KEBAB_CASE = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
