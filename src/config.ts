@@ -26,6 +26,23 @@ export const ConfigSchema = Type.Object({
     pattern: '^[A-Za-z0-9_{}-]+$',
     description: 'BullMQ key prefix; installations that share one Redis need different prefixes',
   }),
+  CACHE_PREFIX: Type.String({
+    default: 'cache:',
+    minLength: 1,
+    description:
+      'Redis key prefix of the platform cache; clear-cache deletes every key under it, so it must not overlap QUEUE_PREFIX',
+  }),
+  API_CACHE_PREFIX: Type.String({
+    default: 'cache:api:',
+    minLength: 1,
+    description: 'Redis key prefix of the API response cache, which clear-api-cache deletes; must not overlap QUEUE_PREFIX',
+  }),
+  CACHE_TTL_SECONDS: Type.Integer({
+    default: 3600,
+    minimum: 1,
+    maximum: 31_536_000,
+    description: 'Time to live, in seconds, of the aggregates rebuild-cache writes',
+  }),
   SMTP_URL: Type.Optional(
     Type.String({ pattern: '^smtps?://', description: 'SMTP server URL; unset writes .eml files to var/outbox' }),
   ),
@@ -107,6 +124,17 @@ export const ConfigSchema = Type.Object({
     minimum: 0,
     maximum: 87_600,
     description: 'Expired or revoked sessions are kept this many hours before deletion',
+  }),
+  ADMIN_DORMANT_DAYS: Type.Integer({
+    default: 30,
+    minimum: 1,
+    maximum: 3650,
+    description: 'An admin without a login for this many days is flagged as dormant',
+  }),
+  PASSWORD_RESET_URL: Type.String({
+    default: 'http://localhost:8080/reset-password?token=',
+    pattern: '^https?://',
+    description: 'Platform page that takes a password reset token; the token is appended',
   }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({
     default: 30_000,

@@ -27,6 +27,16 @@ export interface UsersTable {
   is_active: Generated<boolean>;
   last_login_at: Timestamp | null;
   created_at: CreatedAt;
+  password_reset_required: Generated<boolean>;
+}
+
+export interface PasswordResetTokensTable {
+  id: Generated<number>;
+  user_id: number;
+  token_hash: string;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
 }
 
 export interface UserSessionsTable {
@@ -192,6 +202,7 @@ export interface Database {
   alerts: AlertsTable;
   alert_digests: AlertDigestsTable;
   platform_settings: PlatformSettingsTable;
+  password_reset_tokens: PasswordResetTokensTable;
 }
 
 export type PlatformSettings = Selectable<PlatformSettingsTable>;

@@ -62,6 +62,12 @@ export interface JobDefinition<Payload extends TObject = TObject> {
    * per-message jobs such as send-email, whose record is their own table.
    */
   logRuns?: boolean;
+  /**
+   * Checks rules the schema cannot express, such as "exactly one of these
+   * fields"; returns one message per problem, naming the field as `data.<name>`.
+   * The API and the worker both apply it.
+   */
+  validate?(payload: Static<Payload>): string[];
   run(context: JobContext, payload: Static<Payload>): Promise<JobSummary>;
 }
 

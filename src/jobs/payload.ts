@@ -41,11 +41,17 @@ export type PayloadCheck =
 export function checkPayload(definition: JobDefinition, value: unknown): PayloadCheck {
   const payload = value ?? {};
   const checker = checkerFor(definition.payload);
-  if (checker.Check(payload)) return { valid: true, payload: payload as Record<string, unknown> };
+  if (checker.Check(payload)) {
+    const problems = definition.validate?.(payload) ?? [];
+    if (problems.length > 0) return { valid: false, errors: problems };
+    return { valid: true, payload: payload as Record<string, unknown> };
+  }
 
   const errors = [...checker.Errors(payload)].map((error) => {
     const field = ['data', ...error.path.split('/').filter(Boolean)].join('.');
-    return `${field}: ${error.message.toLowerCase()} (got ${preview(error.value)})`;
+    const allowed = (error.schema as { enum?: unknown }).enum;
+    const message = Array.isArray(allowed) ? `must be one of ${allowed.join(', ')}` : error.message.toLowerCase();
+    return `${field}: ${message} (got ${preview(error.value)})`;
   });
   return { valid: false, errors: [...new Set(errors)] };
 }

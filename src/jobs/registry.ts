@@ -2,6 +2,7 @@ import type { CalendarEntry } from '../queues/calendar.js';
 import { isQueueName, type QueueName } from '../queues/queues.js';
 import type { JobDefinition } from './contract.js';
 import { checkPayload } from './payload.js';
+import { accessJobs } from './access/index.js';
 import { dispatchAlertsJob } from './alerts/dispatch-alerts.js';
 import { cacheJobs } from './cache/index.js';
 import { emergencyJobs } from './emergency/index.js';
@@ -25,6 +26,7 @@ export const jobDefinitions: readonly JobDefinition[] = [
   cleanSessions,
   activeSessions,
   forceLogoutAll,
+  ...accessJobs,
   ...cacheJobs,
   ...emergencyJobs,
 ] as JobDefinition[];

@@ -2,7 +2,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { AlertRow } from '../../db/schema.js';
 import { acknowledgeAlert, raiseAlert, resolveAlert, type AlertTransition } from '../../jobs/alerts/alerts.js';
 import { ApiError } from '../errors.js';
-import { StringEnum } from '../schemas.js';
+import { StringEnum } from '../../schemas.js';
 import { requireRedis } from '../plugins/resources.js';
 
 const Severity = StringEnum(['critical', 'high', 'medium', 'low']);

@@ -2,7 +2,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { EmailRow } from '../../db/schema.js';
 import { enqueueEmail, sendJobId, sendJobOptions } from '../../jobs/email/email-queue.js';
 import { ApiError } from '../errors.js';
-import { StringEnum } from '../schemas.js';
+import { StringEnum } from '../../schemas.js';
 import { requireRedis } from '../plugins/resources.js';
 
 const EmailStatus = StringEnum(['pending', 'sending', 'sent', 'failed']);

@@ -1,7 +1,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { MaintenanceLog } from '../../db/schema.js';
 import { ApiError } from '../errors.js';
-import { StringEnum } from '../schemas.js';
+import { StringEnum } from '../../schemas.js';
 
 const MaintenanceLogEntry = Type.Object({
   id: Type.Integer(),
