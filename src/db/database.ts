@@ -30,6 +30,14 @@ export function connectionSettings(url: string): pg.ClientConfig {
   return { connectionString: parsed.toString() };
 }
 
+/**
+ * Startup parameter that keeps a session writable while readonly-mode has set
+ * the database default `default_transaction_read_only` on: a client setting
+ * overrides the database's. Every Shipshape pool passes it, so maintenance
+ * jobs and their maintenance_logs rows keep working in read-only mode.
+ */
+export const WRITABLE_SESSION_OPTIONS = '-c default_transaction_read_only=off';
+
 export interface DatabaseOptions {
   /** Maximum pooled connections. */
   max?: number;
@@ -50,6 +58,7 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Db {
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'shipshape',
     connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
+    options: WRITABLE_SESSION_OPTIONS,
     types,
   });
   // Without a listener, an idle connection that Postgres terminates (a restart,

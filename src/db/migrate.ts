@@ -6,6 +6,7 @@ import * as initial from './migrations/0001-initial.js';
 import * as emailQueue from './migrations/0002-email-queue.js';
 import * as alerts from './migrations/0003-alerts.js';
 import * as platformSettings from './migrations/0004-platform-settings.js';
+import * as blockedIps from './migrations/0005-blocked-ips.js';
 import * as passwordResets from './migrations/0006-password-resets.js';
 
 // Migrations are imported, not read from a folder at run time, so the same
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   '0002-email-queue': emailQueue,
   '0003-alerts': alerts,
   '0004-platform-settings': platformSettings,
+  '0005-blocked-ips': blockedIps,
   '0006-password-resets': passwordResets,
 };
 

@@ -188,6 +188,17 @@ export interface PlatformSettingsTable {
   updated_by: string | null;
 }
 
+export interface BlockedIpsTable {
+  id: Generated<number>;
+  /** A cidr value in PostgreSQL's text form, for example `203.0.113.0/24` or `2001:db8::1/128`. */
+  network: string;
+  reason: string;
+  blocked_by: string;
+  created_at: CreatedAt;
+  /** Null for a block without end. */
+  expires_at: Timestamp | null;
+}
+
 export interface Database {
   crews: CrewsTable;
   users: UsersTable;
@@ -203,9 +214,12 @@ export interface Database {
   alert_digests: AlertDigestsTable;
   platform_settings: PlatformSettingsTable;
   password_reset_tokens: PasswordResetTokensTable;
+  blocked_ips: BlockedIpsTable;
 }
 
 export type PlatformSettings = Selectable<PlatformSettingsTable>;
+
+export type BlockedIp = Selectable<BlockedIpsTable>;
 
 export type AlertRow = Selectable<AlertsTable>;
 

@@ -62,6 +62,8 @@ export interface JobDefinition<Payload extends TObject = TObject> {
    * per-message jobs such as send-email, whose record is their own table.
    */
   logRuns?: boolean;
+  /** Set for jobs that only Shipshape itself enqueues: why they cannot be requested, and what to do instead. */
+  internalOnly?: string;
   /**
    * Checks rules the schema cannot express, such as "exactly one of these
    * fields"; returns one message per problem, naming the field as `data.<name>`.

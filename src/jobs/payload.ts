@@ -1,11 +1,10 @@
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { FormatRegistry, type TObject } from '@sinclair/typebox';
+import { EMAIL_PATTERN } from '../schemas.js';
 import type { JobDefinition } from './contract.js';
 
-// TypeBox checks no string format until one is registered. This is the
-// WHATWG HTML rule for email addresses, the one browsers apply.
-const EMAIL = /^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
-if (!FormatRegistry.Has('email')) FormatRegistry.Set('email', (value) => EMAIL.test(value));
+// TypeBox checks no string format until one is registered; the API's Ajv uses the same rule.
+if (!FormatRegistry.Has('email')) FormatRegistry.Set('email', (value) => EMAIL_PATTERN.test(value));
 
 const compiled = new WeakMap<TObject, TypeCheck<TObject>>();
 
@@ -29,6 +28,9 @@ function preview(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
+/** Lowercases the first letter only, so field names inside a message keep their case. */
+const lowerFirst = (text: string) => text.charAt(0).toLowerCase() + text.slice(1);
+
 export type PayloadCheck =
   | { valid: true; payload: Record<string, unknown> }
   | { valid: false; errors: string[] };
@@ -50,7 +52,7 @@ export function checkPayload(definition: JobDefinition, value: unknown): Payload
   const errors = [...checker.Errors(payload)].map((error) => {
     const field = ['data', ...error.path.split('/').filter(Boolean)].join('.');
     const allowed = (error.schema as { enum?: unknown }).enum;
-    const message = Array.isArray(allowed) ? `must be one of ${allowed.join(', ')}` : error.message.toLowerCase();
+    const message = Array.isArray(allowed) ? `must be one of ${allowed.join(', ')}` : lowerFirst(error.message);
     return `${field}: ${message} (got ${preview(error.value)})`;
   });
   return { valid: false, errors: [...new Set(errors)] };

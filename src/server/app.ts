@@ -25,6 +25,14 @@ export interface AppOptions {
 }
 
 const BODY_LIMIT_BYTES = 64 * 1024;
+// PostgreSQL refuses U+0000 in text (22021) and in jsonb (22P05); the value is the client's to fix.
+const UNTRANSLATABLE_CHARACTER = '22021';
+const UNSUPPORTED_UNICODE_ESCAPE = '22P05';
+
+/** ioredis 5 raises a command timeout as a plain Error with this message and no code. */
+function isRedisCommandTimeout(error: Error): boolean {
+  return error.message === 'Command timed out';
+}
 const MAX_PARAM_LENGTH = 200;
 
 function errorTitle(statusCode: number): string {
@@ -81,6 +89,25 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         error: errorTitle(error.statusCode),
         message: error.message,
         ...(error.details ? { details: error.details } : {}),
+      });
+    }
+    const pgCode = (error as { code?: string }).code;
+    if (pgCode === UNTRANSLATABLE_CHARACTER || pgCode === UNSUPPORTED_UNICODE_ESCAPE) {
+      request.log.info({ err: error }, 'request rejected: NUL character');
+      return reply.code(400).send({
+        statusCode: 400,
+        code: 'VALIDATION_FAILED',
+        error: errorTitle(400),
+        message: 'body contains a NUL character (\\u0000), which PostgreSQL text cannot store; remove it',
+      });
+    }
+    if (isRedisCommandTimeout(error)) {
+      request.log.warn({ err: error }, 'redis did not answer in time');
+      return reply.code(503).send({
+        statusCode: 503,
+        code: 'SERVICE_UNAVAILABLE',
+        error: errorTitle(503),
+        message: 'Redis did not answer in time; the request may not have been carried out. Check GET /health/ready before retrying',
       });
     }
     const statusCode = error.statusCode ?? 500;

@@ -11,6 +11,7 @@ export const apiErrors = {
   PAYLOAD_TOO_LARGE: { status: 413, description: 'The body is larger than 64 KiB' },
   NOT_FOUND: { status: 404, description: 'No route matches the method and URL' },
   JOB_NOT_FOUND: { status: 404, description: 'No job definition has this name' },
+  JOB_NOT_REQUESTABLE: { status: 400, description: 'The job runs only when Shipshape enqueues it, for example send-email' },
   JOB_RUN_NOT_FOUND: { status: 404, description: 'No run of this job has this id, or it was removed by retention' },
   EMAIL_NOT_FOUND: { status: 404, description: 'No email in email_queue has this id' },
   ALERT_NOT_FOUND: { status: 404, description: 'No alert has this id' },

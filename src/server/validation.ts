@@ -1,6 +1,7 @@
 import { Ajv, type Options } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FastifySchema, FastifySchemaCompiler } from 'fastify';
+import { EMAIL_PATTERN } from '../schemas.js';
 
 // ajv-formats is CommonJS; under NodeNext its default export arrives wrapped.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
@@ -12,6 +13,8 @@ const common: Options = { removeAdditional: false, useDefaults: true, allErrors:
 // error, not a number.
 const coercing = addFormats(new Ajv({ ...common, coerceTypes: 'array' }));
 const strict = addFormats(new Ajv({ ...common, coerceTypes: false }));
+// Job payloads are checked with the same email rule (jobs/payload.ts), so one address is valid everywhere.
+for (const ajv of [coercing, strict]) ajv.addFormat('email', EMAIL_PATTERN);
 
 /** Compiles body schemas without type coercion and every other part with it. */
 export const validatorCompiler: FastifySchemaCompiler<FastifySchema> = ({ schema, httpPart }) =>

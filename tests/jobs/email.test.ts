@@ -108,6 +108,37 @@ describe('delivery', () => {
     expect(logs).toEqual([]);
   });
 
+  it('rejects send-email requested directly', async () => {
+    const response = await app.inject({ method: 'POST', url: '/api/jobs/send-email', payload: { data: { emailId: 1 } } });
+
+    expect(response.statusCode).toBe(400);
+    expect(response.json().code).toBe('JOB_NOT_REQUESTABLE');
+    expect(response.json().message).toContain('POST /api/emails');
+  });
+
+  it('accepts single-label addresses everywhere', async () => {
+    const email = await app.inject({ method: 'POST', url: '/api/emails', payload: { to: 'ops@localhost', subject: 's', text: 't' } });
+    const test = await app.inject({ method: 'POST', url: '/api/jobs/test-email', payload: { data: { to: 'ops@localhost' } } });
+
+    expect(email.statusCode).toBe(202);
+    expect(test.statusCode).toBe(202);
+  });
+
+  const rejected: Array<[string, string, unknown]> = [
+    ['a NUL character', '/api/emails', { to: 'a@fleet.example', subject: 'a\u0000b', text: 't' }],
+    ['an id past 2^53', '/api/emails/99999999999999999999', undefined],
+    ['a cursor past 2^53', '/api/emails?before=99999999999999999999', undefined],
+  ];
+  for (const [name, url, payload] of rejected) {
+    it(`rejects ${name} with 400`, async () => {
+      const response = payload
+        ? await app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload).replace('\\\\u0000', '\\u0000') })
+        : await app.inject({ method: 'GET', url });
+
+      expect(response.statusCode).toBe(400);
+    });
+  }
+
   it('rejects an invalid recipient at the API', async () => {
     const response = await app.inject({ method: 'POST', url: '/api/emails', payload: { to: 'not-an-address', subject: 'x', text: 'y' } });
 

@@ -18,6 +18,9 @@ import { escalationLevels } from './escalation.js';
  * occurrence on the same row and sends nothing.
  */
 
+// Most severe first, for comparing severities in SQL.
+const SEVERITY_ORDER = sql`array['critical', 'high', 'medium', 'low']`;
+
 export interface AlertInput {
   severity: AlertSeverity;
   /** The job or component that raised it, for example `health-check`. */
@@ -80,7 +83,8 @@ export async function raiseAlert(deps: AlertDependencies, input: AlertInput, now
           .doUpdateSet({
             occurrences: sql`alerts.occurrences + 1`,
             last_seen_at: now,
-            message: input.message,
+            // A repeat can raise the severity, never lower it. The message stays the first one.
+            severity: sql`case when array_position(${SEVERITY_ORDER}, excluded.severity) < array_position(${SEVERITY_ORDER}, alerts.severity) then excluded.severity else alerts.severity end`,
             details: input.details ? JSON.stringify(input.details) : null,
           }),
       )
@@ -90,7 +94,8 @@ export async function raiseAlert(deps: AlertDependencies, input: AlertInput, now
       .executeTakeFirstOrThrow();
     const { created, ...alert } = row;
 
-    if (!created || alert.severity !== 'critical' || !firstLevel) return { alert, created, emailId: null };
+    // A critical alert at escalation level 0 was just created, or just raised to critical by a repeat.
+    if (alert.severity !== 'critical' || alert.escalation_level > 0 || !firstLevel) return { alert, created, emailId: null };
 
     const emailId = await insertEmail(trx, criticalAlertEmail(alert, 1, firstLevel.to));
     const notified = await trx

@@ -41,7 +41,8 @@ export async function scheduleSend(
   if (existing) {
     const state = await existing.getState();
     if (state === 'failed') {
-      await existing.retry('failed');
+      // A new round gets all EMAIL_ATTEMPTS again, not the one try left over from the last round.
+      await existing.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
       return 'retried';
     }
     if (state !== 'completed' && state !== 'unknown') return 'already-queued';

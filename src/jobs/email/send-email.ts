@@ -37,6 +37,7 @@ export const sendEmail = defineJob({
   kind: 'maintenance',
   // email_queue records every message's attempts, outcome and error.
   logRuns: false,
+  internalOnly: 'send-email runs once per message in email_queue; queue a message with POST /api/emails',
   async run(context, { emailId }) {
     const { db, config } = context;
 

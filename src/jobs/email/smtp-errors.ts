@@ -13,19 +13,29 @@ interface NodemailerError {
   code?: string;
   responseCode?: number;
   command?: string;
+  syscall?: string;
+  timeoutType?: string;
 }
 
 // Errors nodemailer raises before the server has the message.
-const NOT_SENT_CODES = new Set(['ECONNECTION', 'EDNS', 'ETLS', 'EAUTH', 'ENOAUTH', 'EPROXY', 'EMAXLIMIT']);
-const NOT_SENT_COMMANDS = new Set(['CONN', 'EHLO', 'HELO', 'STARTTLS', 'AUTH PLAIN', 'AUTH LOGIN', 'MAIL FROM', 'RCPT TO']);
+const NOT_SENT_CODES = new Set(['EDNS', 'ETLS', 'EAUTH', 'ENOAUTH', 'EPROXY', 'EMAXLIMIT']);
+const NOT_SENT_COMMANDS = new Set(['EHLO', 'HELO', 'STARTTLS', 'AUTH PLAIN', 'AUTH LOGIN', 'MAIL FROM', 'RCPT TO']);
+// nodemailer 10 timeouts that end before the first SMTP command.
+const SETUP_TIMEOUTS = new Set(['CONNECT_TIMEOUT', 'GREETING_TIMEOUT', 'UPGRADE_TIMEOUT']);
 
 export function classifySmtpError(error: unknown): SmtpOutcome {
   const details = (typeof error === 'object' && error !== null ? error : {}) as NodemailerError;
-  const { responseCode, code, command } = details;
+  const { responseCode, code, command, syscall, timeoutType } = details;
 
   if (typeof responseCode === 'number' && responseCode >= 500) return 'reject';
   if (typeof responseCode === 'number' && responseCode >= 400) return 'retry';
   if (code === 'EENVELOPE') return 'reject';
-  if ((code && NOT_SENT_CODES.has(code)) || (command && NOT_SENT_COMMANDS.has(command))) return 'retry';
+  if (code && NOT_SENT_CODES.has(code)) return 'retry';
+  if (command && NOT_SENT_COMMANDS.has(command)) return 'retry';
+  // nodemailer 10 reports every socket close, reset and socket timeout with
+  // command CONN, also in the middle of DATA. Only a failed connect or a setup
+  // timeout proves that nothing was sent.
+  // NOTE: a server that drops the connection during EHLO also ends as unknown, not resent.
+  if (syscall === 'connect' || (timeoutType && SETUP_TIMEOUTS.has(timeoutType))) return 'retry';
   return 'unknown';
 }

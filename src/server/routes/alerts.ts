@@ -2,8 +2,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { AlertRow } from '../../db/schema.js';
 import { acknowledgeAlert, raiseAlert, resolveAlert, type AlertTransition } from '../../jobs/alerts/alerts.js';
 import { ApiError } from '../errors.js';
-import { StringEnum } from '../../schemas.js';
-import { requireRedis } from '../plugins/resources.js';
+import { RowId, StringEnum } from '../../schemas.js';
 
 const Severity = StringEnum(['critical', 'high', 'medium', 'low']);
 const Status = StringEnum(['open', 'acknowledged', 'resolved']);
@@ -74,7 +73,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
             status: Type.Optional(Status),
             severity: Type.Optional(Severity),
             limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
-            before: Type.Optional(Type.Integer({ minimum: 1, description: "Return alerts with an id below this one (the previous page's nextBefore)" })),
+            before: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: "Return alerts with an id below this one (the previous page's nextBefore)" })),
           },
           { additionalProperties: false },
         ),
@@ -97,7 +96,8 @@ export const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/alerts',
     {
-      preHandler: requireRedis,
+      // No Redis check: the alert and its email are stored in Postgres first, and
+      // process-email-queue sends an email whose job could not be enqueued.
       schema: {
         summary: 'Raise an alert, or count a repeat of an unresolved one with the same key',
         tags: ['alerts'],
@@ -133,7 +133,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         summary: 'Acknowledge an open alert, which stops its escalation',
         tags: ['alerts'],
-        params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+        params: Type.Object({ id: RowId }),
         body: Actor,
         response: { 200: Alert },
       },
@@ -144,11 +144,10 @@ export const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/alerts/:id/resolve',
     {
-      preHandler: requireRedis,
       schema: {
         summary: 'Resolve an alert; critical and high ones that were emailed get one "resolved" email',
         tags: ['alerts'],
-        params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+        params: Type.Object({ id: RowId }),
         body: Actor,
         response: { 200: Alert },
       },

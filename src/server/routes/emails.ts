@@ -1,9 +1,8 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { EmailRow } from '../../db/schema.js';
-import { enqueueEmail, sendJobId, sendJobOptions } from '../../jobs/email/email-queue.js';
+import { insertEmail, scheduleSend, sendJobId, sendJobOptions } from '../../jobs/email/email-queue.js';
 import { ApiError } from '../errors.js';
-import { StringEnum } from '../../schemas.js';
-import { requireRedis } from '../plugins/resources.js';
+import { RowId, StringEnum } from '../../schemas.js';
 
 const EmailStatus = StringEnum(['pending', 'sending', 'sent', 'failed']);
 
@@ -53,7 +52,6 @@ export const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/emails',
     {
-      preHandler: requireRedis,
       schema: {
         summary: 'Queue an email',
         tags: ['emails'],
@@ -63,13 +61,14 @@ export const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { to, subject, text, html } = request.body;
-      const id = await enqueueEmail(
-        app.db,
-        app.queues.email,
-        { to, subject, text, html: html ?? null, source: 'api' },
-        sendJobOptions(app.config),
-      );
-      request.log.info({ emailId: id, jobId: sendJobId(id) }, 'email queued');
+      const id = await insertEmail(app.db, { to, subject, text, html: html ?? null, source: 'api' });
+      try {
+        await scheduleSend(app.queues.email, id, 'api', sendJobOptions(app.config));
+        request.log.info({ emailId: id, jobId: sendJobId(id) }, 'email queued');
+      } catch (error) {
+        // The row is committed: a 5xx now would make the client queue the message twice.
+        request.log.warn({ err: error, emailId: id }, 'email stays pending: enqueueing its send job failed; process-email-queue sends it');
+      }
       return reply.code(202).send({ id, status: 'pending', statusUrl: `/api/emails/${id}`, jobId: sendJobId(id) });
     },
   );
@@ -84,7 +83,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
           {
             status: Type.Optional(EmailStatus),
             limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
-            before: Type.Optional(Type.Integer({ minimum: 1, description: 'Return emails with an id below this one (the previous page\'s nextBefore)' })),
+            before: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Return emails with an id below this one (the previous page\'s nextBefore)' })),
           },
           { additionalProperties: false },
         ),
@@ -109,7 +108,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         summary: 'Show one email and its delivery state',
         tags: ['emails'],
-        params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+        params: Type.Object({ id: RowId }),
         response: { 200: Email },
       },
     },

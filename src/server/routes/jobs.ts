@@ -18,6 +18,7 @@ const CatalogEntry = Type.Object({
   role: Type.String(),
   destructive: Type.Boolean(),
   kind: Type.String(),
+  requestable: Type.Boolean({ description: 'False for jobs only Shipshape enqueues' }),
   payloadSchema: Type.Unknown(),
   schedule: Type.Union([
     Type.Object({ pattern: Type.Optional(Type.String()), every: Type.Optional(Type.Integer()), description: Type.String() }),
@@ -68,6 +69,7 @@ function describe(definition: JobDefinition) {
     role: definition.role,
     destructive: definition.destructive,
     kind: definition.kind,
+    requestable: !definition.internalOnly,
     payloadSchema: definition.payload,
     schedule: entry ? { pattern: entry.pattern, every: entry.every, description: entry.description } : null,
   };
@@ -111,6 +113,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const definition = findDefinition(request.params.name);
+      if (definition.internalOnly) throw new ApiError('JOB_NOT_REQUESTABLE', definition.internalOnly);
       const body = request.body;
       const check = checkPayload(definition, body.data ?? {});
       if (!check.valid) {

@@ -51,7 +51,7 @@ export const maintenanceLogRoutes: FastifyPluginAsyncTypebox = async (app) => {
             from: Type.Optional(Type.String({ format: 'date-time', description: 'Rows created at or after this instant' })),
             to: Type.Optional(Type.String({ format: 'date-time', description: 'Rows created before this instant' })),
             limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
-            before: Type.Optional(Type.Integer({ minimum: 1, description: "Rows with an id below this one (the previous page's nextBefore)" })),
+            before: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: "Rows with an id below this one (the previous page's nextBefore)" })),
           },
           { additionalProperties: false },
         ),

@@ -1,4 +1,15 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { sql } from 'kysely';
+
+const LATEST_BLOCKS = 5;
+
+const BlockedIp = Type.Object({
+  network: Type.String(),
+  reason: Type.String(),
+  blockedBy: Type.String(),
+  createdAt: Type.String(),
+  expiresAt: Type.Union([Type.String(), Type.Null()], { description: 'null for a block without end' }),
+});
 
 const Settings = Type.Object({
   maintenanceMode: Type.Object({
@@ -12,6 +23,10 @@ const Settings = Type.Object({
   tokensValidAfter: Type.Union([Type.String(), Type.Null()], { description: 'Every JWT issued before this instant is refused' }),
   updatedAt: Type.String(),
   updatedBy: Type.Union([Type.String(), Type.Null()]),
+  blockedIps: Type.Object({
+    active: Type.Integer({ description: 'Blocks without end or with an expiry in the future' }),
+    latest: Type.Array(BlockedIp, { description: `The ${LATEST_BLOCKS} newest active blocks` }),
+  }),
 });
 
 export const settingsRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -20,6 +35,13 @@ export const settingsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     { schema: { summary: 'Show the flags the platform reads on each request', tags: ['settings'], response: { 200: Settings } } },
     async () => {
       const row = await app.db.selectFrom('platform_settings').selectAll().executeTakeFirstOrThrow();
+      const active = sql<boolean>`expires_at is null or expires_at > now()`;
+      const blockCount = await app.db
+        .selectFrom('blocked_ips')
+        .select(sql<number>`count(*)::int`.as('count'))
+        .where(active)
+        .executeTakeFirstOrThrow();
+      const latestBlocks = await app.db.selectFrom('blocked_ips').selectAll().where(active).orderBy('id', 'desc').limit(LATEST_BLOCKS).execute();
       return {
         maintenanceMode: {
           enabled: row.maintenance_mode,
@@ -32,6 +54,16 @@ export const settingsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tokensValidAfter: row.tokens_valid_after?.toISOString() ?? null,
         updatedAt: row.updated_at.toISOString(),
         updatedBy: row.updated_by,
+        blockedIps: {
+          active: blockCount.count,
+          latest: latestBlocks.map((block) => ({
+            network: block.network,
+            reason: block.reason,
+            blockedBy: block.blocked_by,
+            createdAt: block.created_at.toISOString(),
+            expiresAt: block.expires_at?.toISOString() ?? null,
+          })),
+        },
       };
     },
   );
