@@ -78,3 +78,18 @@ export interface Alert {
   lastSeenAt: string;
   escalationLevel: number;
 }
+
+export interface MaintenanceLogEntry {
+  id: number;
+  type: string;
+  action: string;
+  performedBy: string;
+  duration: string;
+  result: string;
+  notes: string | null;
+  jobName: string;
+  jobId: string;
+  queue: string;
+  attempt: number;
+  createdAt: string;
+}

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerAlertsCommand } from './commands/alerts.js';
+import { registerLogsCommand } from './commands/logs.js';
 import { registerEmailsCommand } from './commands/emails.js';
 import { registerJobsCommand } from './commands/jobs.js';
 import { registerRunCommand } from './commands/run.js';
@@ -10,7 +11,7 @@ import { DEFAULT_API_URL } from './settings.js';
 /** Builds the shipshape command line. Errors surface as exceptions, so main decides the exit code. */
 export function buildProgram(): Command {
   const program = new Command('shipshape')
-    .description('Operate Shipshape through its HTTP API: run jobs, follow them, and list schedules, emails and alerts.')
+    .description('Operate Shipshape through its HTTP API: run jobs, follow them, and list schedules, emails, alerts and the maintenance log.')
     .option('--url <url>', `base URL of the Shipshape API; overrides SHIPSHAPE_URL (default ${DEFAULT_API_URL})`)
     .option('--json', "print the API's JSON instead of tables")
     .showSuggestionAfterError()
@@ -37,5 +38,6 @@ Exit codes:
   registerStatusCommand(program);
   registerEmailsCommand(program);
   registerAlertsCommand(program);
+  registerLogsCommand(program);
   return program;
 }

@@ -317,6 +317,25 @@ describe('listing commands', () => {
     expect(json.code, json.stderr).toBe(0);
     expect(JSON.parse(json.stdout).items[0]).toMatchObject({ severity: 'low', key: 'disk-usage' });
   });
+
+  it('lists the maintenance log of a job', async () => {
+    const run = await runCli(['run', 'token-cleanup', '--dry-run', '--wait']);
+    expect(run.code, run.stderr).toBe(0);
+
+    const table = await runCli(['logs', '--job', 'token-cleanup', '--limit', '1']);
+    const json = await runCli(['logs', '--job', 'token-cleanup', '--result', 'success', '--json']);
+
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/^\d+\s+\S+\s+scheduled\s+token-cleanup\s+\d+\s+success\s+api\s+/m);
+    expect(JSON.parse(json.stdout).items[0]).toMatchObject({ jobName: 'token-cleanup', result: 'success', notes: 'dry run: nothing was changed' });
+  });
+
+  it('rejects an unknown log type', async () => {
+    const result = await runCli(['logs', '--type', 'weekly']);
+
+    expect(result.code).toBe(2);
+    expect(lines(result.stderr)).toHaveLength(1);
+  });
 });
 
 describe('connection errors', () => {
