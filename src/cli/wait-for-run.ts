@@ -28,7 +28,7 @@ export async function waitForRun(client: ApiClient, job: string, id: string, opt
   const timedOut = () =>
     new CliError(
       `timed out after ${options.timeoutMs / 1000} s waiting for ${job} ${id} (last state: ${lastState}); ` +
-        `the run goes on, check it with: shipshape status ${job} ${id}`,
+        `the run goes on, check it with: npm run -s shipshape -- status ${job} ${id}`,
       ExitCode.timedOut,
     );
 

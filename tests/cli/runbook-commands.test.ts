@@ -26,7 +26,7 @@ describe('runbook commands', () => {
     const { scripts } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
 
     for (const command of RUNBOOK_COMMANDS) {
-      expect(scripts[command], command).toBe(`node src/cli/bin.js run ${runbookCommands[command]}`);
+      expect(scripts[command], command).toBe(`node src/cli/bin.js run ${runbookCommands[command]} --wait`);
     }
   });
 

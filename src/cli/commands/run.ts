@@ -37,7 +37,7 @@ function buildPayload(options: RunOptions, tokens: readonly string[]) {
 
 function printEnqueued(enqueued: EnqueuedRun): void {
   console.log(`enqueued ${enqueued.name} ${enqueued.id} on queue ${enqueued.queue} (${enqueued.state})`);
-  console.log(`check it with: shipshape status ${enqueued.name} ${enqueued.id}`);
+  console.log(`check it with: npm run -s shipshape -- status ${enqueued.name} ${enqueued.id}`);
 }
 
 function reportOutcome(run: JobRun, json: boolean): void {

@@ -11,6 +11,8 @@ export const dispatchAlertsJob = defineJob({
   role: 'operator',
   destructive: false,
   kind: 'routine',
+  // It runs every minute; alert_digests, alerts and email_queue record what it sent.
+  logRuns: false,
   async run(context) {
     const deps = { db: context.db, emailQueue: context.queues.email, config: context.config, logger: context.logger };
     const summary = await dispatchAlerts(deps, await databaseNow(deps));

@@ -154,7 +154,14 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const notFound = () =>
         new ApiError('JOB_RUN_NOT_FOUND', `No run ${request.params.id} of ${definition.name} exists; it may have been removed by retention`);
       const first: Job<JobEnvelope> | undefined = await queue.getJob(request.params.id);
-      if (!first || first.name !== definition.name) throw notFound();
+      if (!first) throw notFound();
+      if (first.name !== definition.name) {
+        // Run ids are counted per queue, so the id may belong to another job of the same queue.
+        throw new ApiError(
+          'JOB_RUN_NOT_FOUND',
+          `Run ${request.params.id} on the ${definition.queue} queue is a run of ${first.name}, not ${definition.name}; see /api/jobs/${first.name}/${request.params.id}`,
+        );
+      }
 
       // The state is read before the job's data: a job that finishes in between
       // is then shown with its result, never as completed without one.
