@@ -1,6 +1,6 @@
 import type { JobRun } from './api-types.js';
 import { describeProgress } from './progress.js';
-import { formatCell, renderFields } from './table.js';
+import { formatCell, renderResult } from './table.js';
 
 /** Formats the time a run took, from processedAt to finishedAt, or undefined before it finished. */
 export function runDuration(run: JobRun): string | undefined {
@@ -18,7 +18,7 @@ export function runHeadline(run: JobRun): string {
 /** Renders the run's result as a field/value table, or a note when there is none. */
 export function renderRunResult(run: JobRun): string {
   if (run.result === null || run.result === undefined) return '(no result)';
-  return renderFields(run.result, 'result');
+  return renderResult(run.result, 'result');
 }
 
 /** Renders every part of a run's status: state, progress, attempts, times, result, failure and log lines. */

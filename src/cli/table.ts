@@ -45,6 +45,35 @@ export function renderTable(headers: readonly string[], rows: ReadonlyArray<read
 }
 
 /** Renders a value as a two-column field/value table with dotted keys. */
+/** Returns true for a non-empty array of flat objects, which reads best as a table of its own. */
+export function isRecordList(value: unknown): value is Array<Record<string, unknown>> {
+  return Array.isArray(value) && value.length > 0 && value.every((item) => isPlainObject(item) && Object.values(item).every(isScalar));
+}
+
+/** Renders flat objects as a table, one row each, with the union of their keys as columns in first-seen order. */
+export function renderRecords(records: ReadonlyArray<Record<string, unknown>>): string {
+  const headers = [...new Set(records.flatMap((record) => Object.keys(record)))];
+  return renderTable(headers, records.map((record) => headers.map((header) => record[header])));
+}
+
+/**
+ * Renders a result: its fields as a field/value table, then each top-level
+ * list of flat objects (for example the accounts of audit-admins) as a table
+ * of its own under its name.
+ */
+export function renderResult(value: unknown, rootName = 'value'): string {
+  if (!isPlainObject(value)) return renderFields(value, rootName);
+
+  const fields: Record<string, unknown> = {};
+  const lists: string[] = [];
+  for (const [key, entry] of Object.entries(value)) {
+    if (isRecordList(entry)) lists.push(`${key}\n${renderRecords(entry)}`);
+    else fields[key] = entry;
+  }
+  const parts = Object.keys(fields).length > 0 ? [renderFields(fields, rootName), ...lists] : lists;
+  return parts.join('\n\n');
+}
+
 export function renderFields(value: unknown, rootName = 'value'): string {
   const entries = flatten(value, '').map(([key, entry]) => [key || rootName, entry] as const);
   return renderTable(['field', 'value'], entries);

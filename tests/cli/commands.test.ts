@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRunOperands } from '../../src/cli/payload-flags.js';
 import { describeProgress } from '../../src/cli/progress.js';
-import { flatten, renderTable } from '../../src/cli/table.js';
+import { flatten, renderResult, renderTable } from '../../src/cli/table.js';
 import { jobDefinitions } from '../../src/jobs/registry.js';
 import { syncSchedules } from '../../src/queues/schedule-sync.js';
 import { buildApp } from '../../src/server/app.js';
@@ -126,6 +126,12 @@ describe('payload field flags', () => {
 });
 
 describe('table output', () => {
+  it('renders lists of flat objects as tables', () => {
+    const text = renderResult({ admins: 2, accounts: [{ id: 1, email: 'a@x', dormant: false }, { id: 2, email: 'b@x', dormant: true }] }, 'result');
+
+    expect(text).toBe(['field   value', 'admins  2', '', 'accounts', 'id  email  dormant', '1   a@x    false', '2   b@x    true'].join('\n'));
+  });
+
   it('flattens nested objects to dotted keys', () => {
     const entries = flatten({ steps: { audit_logs: { rows: 3 } }, accepted: ['a', 'b'], list: [{ n: 1 }] }, '');
 
