@@ -15,7 +15,7 @@ import type { Db } from './database.js';
  * selected row before the DELETE reaches it, Postgres re-checks the DELETE's
  * conditions on the new row version, whose ctid differs, so the row is left
  * alone: a token whose expiry was extended in the meantime is never deleted.
- * The next run sees it again if it still matches.
+ * The next run deletes it if it still matches then.
  */
 
 export interface BatchProgress {
@@ -77,55 +77,60 @@ async function runBatches(
 
 export interface DeleteSpec {
   table: string;
-  /** Condition a row must meet to be deleted; it must not depend on the time of evaluation. */
+  /** Condition a row must meet to be changed. It must not depend on the time of evaluation. */
   where: RawBuilder<unknown>;
+}
+
+/**
+ * Builds one batch statement around `change`: the keyset selection `batch`
+ * before it, and the counts runBatches reads after it. `change` is one or more
+ * CTEs, the last named `changed_rows`, that act on the rows `inBatch` selects.
+ */
+function batchStatement(
+  spec: DeleteSpec,
+  batchSize: number,
+  afterId: number,
+  change: (inBatch: RawBuilder<unknown>) => RawBuilder<unknown>,
+): RawBuilder<BatchRow> {
+  const table = sql.table(spec.table);
+  const inBatch = sql`ctid = any(array(select ctid from batch)) and (${spec.where})`;
+  return sql<BatchRow>`
+    with batch as materialized (
+      select id, ctid from ${table}
+      where id > ${afterId} and (${spec.where})
+      order by id
+      limit ${batchSize}
+    ), ${change(inBatch)}
+    select
+      (select count(*) from batch)::int as scanned,
+      (select max(id) from batch) as last_id,
+      (select count(*) from changed_rows)::int as changed
+  `;
 }
 
 /** Deletes every row of `spec.table` that matches `spec.where`, `batchSize` rows per statement. */
 export function deleteInBatches(db: Db, spec: DeleteSpec, options: BatchOptions): Promise<BatchReport> {
   const table = sql.table(spec.table);
-  return runBatches(db, options, (afterId) => sql<BatchRow>`
-    with batch as materialized (
-      select id, ctid from ${table}
-      where id > ${afterId} and (${spec.where})
-      order by id
-      limit ${options.batchSize}
-    ), deleted as (
-      delete from ${table}
-      where ctid = any(array(select ctid from batch)) and (${spec.where})
-      returning 1
-    )
-    select
-      (select count(*) from batch)::int as scanned,
-      (select max(id) from batch) as last_id,
-      (select count(*) from deleted)::int as changed
-  `);
+  return runBatches(db, options, (afterId) =>
+    batchStatement(spec, options.batchSize, afterId, (inBatch) => sql`
+      changed_rows as (delete from ${table} where ${inBatch} returning 1)
+    `),
+  );
 }
 
 export interface UpdateSpec extends DeleteSpec {
-  /** The SET list, for example sql`revoked_at = ${now}`; it must make `where` false for the row. */
+  /** The SET list, for example sql`revoked_at = ${now}`. It must make `where` false for the row. */
   set: RawBuilder<unknown>;
 }
 
 /** Updates every row of `spec.table` that matches `spec.where`, `batchSize` rows per statement. */
 export function updateInBatches(db: Db, spec: UpdateSpec, options: BatchOptions): Promise<BatchReport> {
   const table = sql.table(spec.table);
-  return runBatches(db, options, (afterId) => sql<BatchRow>`
-    with batch as materialized (
-      select id, ctid from ${table}
-      where id > ${afterId} and (${spec.where})
-      order by id
-      limit ${options.batchSize}
-    ), updated as (
-      update ${table} set ${spec.set}
-      where ctid = any(array(select ctid from batch)) and (${spec.where})
-      returning 1
-    )
-    select
-      (select count(*) from batch)::int as scanned,
-      (select max(id) from batch) as last_id,
-      (select count(*) from updated)::int as changed
-  `);
+  return runBatches(db, options, (afterId) =>
+    batchStatement(spec, options.batchSize, afterId, (inBatch) => sql`
+      changed_rows as (update ${table} set ${spec.set} where ${inBatch} returning 1)
+    `),
+  );
 }
 
 export interface ArchiveSpec extends DeleteSpec {
@@ -144,26 +149,12 @@ export interface ArchiveSpec extends DeleteSpec {
 export function archiveInBatches(db: Db, spec: ArchiveSpec, options: BatchOptions): Promise<BatchReport> {
   const table = sql.table(spec.table);
   const columns = sql.join(spec.columns.map((column) => sql.ref(column)));
-  return runBatches(db, options, (afterId) => sql<BatchRow>`
-    with batch as materialized (
-      select id, ctid from ${table}
-      where id > ${afterId} and (${spec.where})
-      order by id
-      limit ${options.batchSize}
-    ), moved as (
-      delete from ${table}
-      where ctid = any(array(select ctid from batch)) and (${spec.where})
-      returning ${columns}
-    ), archived as (
-      insert into ${sql.table(spec.archiveTable)} (${columns})
-      select ${columns} from moved
-      returning 1
-    )
-    select
-      (select count(*) from batch)::int as scanned,
-      (select max(id) from batch) as last_id,
-      (select count(*) from archived)::int as changed
-  `);
+  return runBatches(db, options, (afterId) =>
+    batchStatement(spec, options.batchSize, afterId, (inBatch) => sql`
+      moved as (delete from ${table} where ${inBatch} returning ${columns}),
+      changed_rows as (insert into ${sql.table(spec.archiveTable)} (${columns}) select ${columns} from moved returning 1)
+    `),
+  );
 }
 
 /** Counts the rows a batch operation with `where` would change, for dry runs. */
