@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { jobDefinitions } from '../../src/jobs/registry.js';
 import { buildApp } from '../../src/server/app.js';
 import { createTestDatabase, removeQueuePrefix, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { runJobThroughApi } from '../helpers/jobs.js';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers.js';
 
 const prefix = uniqueName('access');
@@ -16,12 +17,7 @@ let workers: TestWorkers;
 let events: QueueEvents;
 let crewId: number;
 
-async function runJob(name: string, data: Record<string, unknown> = {}) {
-  const response = await app.inject({ method: 'POST', url: `/api/jobs/${name}`, payload: { data } });
-  expect(response.statusCode, response.body).toBe(202);
-  const job = await app.queues.maintenance.getJob(response.json().id);
-  return job!.waitUntilFinished(events, 30_000);
-}
+const runJob = (name: string, data: Record<string, unknown> = {}) => runJobThroughApi(app, { maintenance: events }, name, data);
 
 const daysAgo = (days: number) => new Date(Date.now() - days * DAY);
 

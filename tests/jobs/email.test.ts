@@ -14,6 +14,7 @@ import { buildApp } from '../../src/server/app.js';
 import { createTestDatabase, removeQueuePrefix, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
 import { waitFor } from '../helpers/wait.js';
+import { runJobThroughApi } from '../helpers/jobs.js';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers.js';
 
 const prefix = uniqueName('email');
@@ -29,13 +30,8 @@ async function emailRow(id: number) {
   return database.db.selectFrom('email_queue').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 }
 
-async function runJob(name: string, data: Record<string, unknown> = {}) {
-  const response = await app.inject({ method: 'POST', url: `/api/jobs/${name}`, payload: { data } });
-  expect(response.statusCode).toBe(202);
-  const queue: 'email' | 'maintenance' = response.json().queue;
-  const job = await app.queues[queue].getJob(response.json().id);
-  return job!.waitUntilFinished(queue === 'email' ? events : maintenanceEvents, 30_000);
-}
+const runJob = (name: string, data: Record<string, unknown> = {}) =>
+  runJobThroughApi(app, { email: events, maintenance: maintenanceEvents }, name, data);
 
 beforeAll(async () => {
   database = await createTestDatabase('email');

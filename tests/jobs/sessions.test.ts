@@ -6,6 +6,7 @@ import { jobDefinitions } from '../../src/jobs/registry.js';
 import { isTokenRefused } from '../../src/jobs/sessions/token-rules.js';
 import { buildApp } from '../../src/server/app.js';
 import { createTestDatabase, removeQueuePrefix, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
+import { runJobThroughApi } from '../helpers/jobs.js';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers.js';
 
 const prefix = uniqueName('sessions');
@@ -17,12 +18,7 @@ let events: QueueEvents;
 let crewUser: number;
 let adminUser: number;
 
-async function runJob(name: string, data: Record<string, unknown> = {}) {
-  const response = await app.inject({ method: 'POST', url: `/api/jobs/${name}`, payload: { data } });
-  expect(response.statusCode).toBe(202);
-  const job = await app.queues.maintenance.getJob(response.json().id);
-  return job!.waitUntilFinished(events, 30_000);
-}
+const runJob = (name: string, data: Record<string, unknown> = {}) => runJobThroughApi(app, { maintenance: events }, name, data);
 
 const ago = (hours: number) => new Date(Date.now() - hours * HOUR);
 
