@@ -146,7 +146,7 @@ export const ConfigSchema = Type.Object({
 
 export type Config = Readonly<Static<typeof ConfigSchema>>;
 
-/** Thrown when an environment variable holds a value the schema rejects. */
+/** Thrown when an environment variable contains a value the schema rejects. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }

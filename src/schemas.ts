@@ -1,12 +1,12 @@
 import { Kind, Type, TypeRegistry } from '@sinclair/typebox';
 
-// TypeBox's compiler checks only kinds it knows; this one is a string limited to `enum`.
+// TypeBox's compiler checks only registered kinds; this one is a string limited to `enum`.
 if (!TypeRegistry.Has('StringEnum')) {
   TypeRegistry.Set('StringEnum', (schema: { enum: readonly string[] }, value) => typeof value === 'string' && schema.enum.includes(value));
 }
 
 /**
- * A string schema limited to `values`, written as JSON Schema `enum` so a
+ * Creates a string schema limited to `values`, written as JSON Schema `enum` so a
  * validation error lists the allowed values (a union of literals reports
  * one failed constant per value instead). Both Fastify's Ajv and TypeBox's
  * compiler check it.

@@ -1,6 +1,6 @@
 /**
  * The runbook's command names and the job each one runs. `npm run <name>`
- * calls `shipshape run <job> --wait`, so the exit code tells whether the job
+ * calls `shipshape run <job> --wait`, so the exit code shows whether the job
  * completed, also under cron; extra arguments after `--` become payload
  * fields, so `npm run emergency:readonly-mode -- --on` sends `{ on: true }`.
  * A name whose job does not exist yet gets the API's "does not exist" error,

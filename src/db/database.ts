@@ -19,8 +19,8 @@ const types = {
 
 /**
  * Returns pg connection settings for `url`. A URL without a user name connects
- * as the operating system user, as libpq and psql do; pg alone would read only
- * the USER variable and fail where it is unset.
+ * as the operating system user, as libpq and psql do. pg alone reads only the
+ * USER variable, so it fails where USER is unset.
  */
 export function connectionSettings(url: string): pg.ClientConfig {
   const parsed = new URL(url);

@@ -15,7 +15,7 @@ export type RedisRole = 'producer' | 'worker';
 export function createRedis(url: string, role: RedisRole, options: RedisOptions = {}): Redis {
   return new Redis(url, {
     maxRetriesPerRequest: role === 'worker' ? null : 3,
-    // A Redis that accepts the connection but stops answering would otherwise hang an API request forever.
+    // A Redis that accepts the connection but stops replying would otherwise hang an API request forever.
     ...(role === 'producer' ? { commandTimeout: 5000 } : {}),
     connectionName: `shipshape-${role}`,
     ...options,

@@ -102,12 +102,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       });
     }
     if (isRedisCommandTimeout(error)) {
-      request.log.warn({ err: error }, 'redis did not answer in time');
+      request.log.warn({ err: error }, 'redis command timed out');
       return reply.code(503).send({
         statusCode: 503,
         code: 'SERVICE_UNAVAILABLE',
         error: errorTitle(503),
-        message: 'Redis did not answer in time; the request may not have been carried out. Check GET /health/ready before retrying',
+        message: 'A Redis command timed out, so the request may not have been carried out. Check GET /health/ready before retrying',
       });
     }
     const statusCode = error.statusCode ?? 500;

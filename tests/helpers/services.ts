@@ -8,7 +8,7 @@ import { ensureDatabase, migrateToLatest } from '../../src/db/migrate.js';
 export const TEST_POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://127.0.0.1:5432';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** A name unique to this run, safe as a database name and a queue prefix. */
+/** Returns a name unique to this run, safe as a database name and a queue prefix. */
 export function uniqueName(label: string): string {
   return `shipshape_test_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;
 }
@@ -55,7 +55,7 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
   };
 }
 
-/** A Config for tests: the file's database and queue prefix, quiet logs. */
+/** Builds a Config for tests: the file's database and queue prefix, and no log output. */
 export function testConfig(overrides: Record<string, string>): Config {
   return loadConfig({ REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: 'silent', ...overrides });
 }

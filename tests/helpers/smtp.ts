@@ -7,14 +7,14 @@ export interface ReceivedMessage {
   raw: string;
 }
 
-/** How the test server answers RCPT TO for an address: accept, or reply with this SMTP code. */
+/** Reply of the test server to RCPT TO for an address: accept it, or reply with this SMTP code. */
 export type RecipientRule = (address: string, attempt: number) => number | 'accept';
 
 export interface TestSmtpServer {
   port: number;
   url: string;
   received: ReceivedMessage[];
-  /** Sets how RCPT TO is answered; `attempt` counts RCPT TO calls per address from 1. */
+  /** Sets the reply to RCPT TO. `attempt` counts RCPT TO calls per address from 1. */
   setRecipientRule(rule: RecipientRule): void;
   /** Stops listening, so connections are refused, until start() is called again. */
   stop(): Promise<void>;
@@ -23,7 +23,7 @@ export interface TestSmtpServer {
 }
 
 /**
- * A real SMTP peer on 127.0.0.1 (smtp-server, without TLS or login) that
+ * Starts a real SMTP peer on 127.0.0.1 (smtp-server, without TLS or login) that
  * stores every message it accepts.
  */
 export async function startSmtpServer(): Promise<TestSmtpServer> {

@@ -68,8 +68,8 @@ async function resetOne(trx: Transaction<Database>, context: JobContext, user: {
  * Requires a new password from a role, a crew, a list of users or everyone:
  * marks the reset, revokes the users' sessions, stores a one-time token as a
  * SHA-256 hash and queues one email with the token. Each batch of users is one
- * transaction; users already waiting for a reset are skipped unless `resend`,
- * so a run stopped halfway can be run again without emailing anyone twice.
+ * transaction. Users already waiting for a reset are skipped unless `resend`
+ * is set, so a run stopped halfway can be run again without emailing anyone twice.
  */
 export const resetPasswords = defineJob({
   name: 'reset-passwords',

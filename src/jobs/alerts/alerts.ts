@@ -11,11 +11,12 @@ import { escalationLevels } from './escalation.js';
 /*
  * Alerts: what any job raises when something needs a person.
  *
- * Routing by severity: critical is emailed at once to the first escalation
- * level, and dispatch-alerts escalates it until someone acknowledges it; high
- * and medium are grouped into one email per window; low goes into the daily
- * summary. While an alert is unresolved, raising its key again counts an
- * occurrence on the same row and sends nothing.
+ * Routing by severity: a critical alert is emailed at once to the first
+ * escalation level, and dispatch-alerts escalates it until someone
+ * acknowledges it. High and medium alerts are grouped into one email per
+ * window, and low ones go into the daily summary. While an alert is
+ * unresolved, raising its key again counts an occurrence on the same row and
+ * sends nothing, unless the repeat raises the alert to critical.
  */
 
 // Most severe first, for comparing severities in SQL.
@@ -117,6 +118,12 @@ export async function raiseAlert(deps: AlertDependencies, input: AlertInput, now
 
 export type AlertTransition = { outcome: 'done'; alert: AlertRow } | { outcome: 'not-found' } | { outcome: 'conflict'; alert: AlertRow };
 
+/** Explains why a state change matched no row: the alert is missing, or in a state that forbids the change. */
+async function failedTransition(db: Db, id: number): Promise<AlertTransition> {
+  const existing = await db.selectFrom('alerts').selectAll().where('id', '=', id).executeTakeFirst();
+  return existing ? { outcome: 'conflict', alert: existing } : { outcome: 'not-found' };
+}
+
 /** Marks an open alert acknowledged, which stops its escalation. */
 export async function acknowledgeAlert(db: Db, id: number, by: string, now = new Date()): Promise<AlertTransition> {
   const alert = await db
@@ -127,9 +134,7 @@ export async function acknowledgeAlert(db: Db, id: number, by: string, now = new
     .returningAll()
     .executeTakeFirst();
   if (alert) return { outcome: 'done', alert };
-
-  const existing = await db.selectFrom('alerts').selectAll().where('id', '=', id).executeTakeFirst();
-  return existing ? { outcome: 'conflict', alert: existing } : { outcome: 'not-found' };
+  return failedTransition(db, id);
 }
 
 /**
@@ -167,10 +172,7 @@ export async function resolveAlert(deps: AlertDependencies, id: number, by: stri
     return { alert: updated, emailId };
   });
 
-  if (!result.alert) {
-    const existing = await deps.db.selectFrom('alerts').selectAll().where('id', '=', id).executeTakeFirst();
-    return existing ? { outcome: 'conflict', alert: existing } : { outcome: 'not-found' };
-  }
+  if (!result.alert) return failedTransition(deps.db, id);
   deps.logger.info({ alertId: id, by }, 'alert resolved');
   if (result.emailId !== null) await scheduleAfterCommit(deps, [result.emailId]);
   return { outcome: 'done', alert: result.alert };

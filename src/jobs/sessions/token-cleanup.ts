@@ -72,7 +72,7 @@ export function endedSessionsWhere(cutoff: Date) {
   return sql`expires_at <= ${cutoff} or revoked_at <= ${cutoff}`;
 }
 
-/** The cutoff for ended sessions: `graceHours` before `now`. */
+/** Returns the cutoff for ended sessions: `graceHours` before `now`. */
 export function sessionCutoff(now: Date, graceHours: number): Date {
   return new Date(now.getTime() - graceHours * HOUR_MS);
 }

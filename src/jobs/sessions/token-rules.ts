@@ -1,8 +1,9 @@
 /**
- * The tokens-valid-after rule the platform applies on every request: a JWT
- * whose `iat` (seconds since the epoch) is before `tokensValidAfter` is
- * refused. `iat` has whole seconds, so a token issued in the same second as
- * the cutoff but after it is refused too, which errs on the safe side.
+ * Returns whether the platform refuses a JWT under the tokens-valid-after
+ * rule, which it applies on every request: a token whose `iat` (seconds since
+ * the epoch) is before `tokensValidAfter` is refused. `iat` has whole seconds,
+ * so a token issued in the same second as the cutoff but after it is refused
+ * too, which errs on the safe side.
  */
 export function isTokenRefused(issuedAtSeconds: number, tokensValidAfter: Date | null): boolean {
   if (!tokensValidAfter) return false;

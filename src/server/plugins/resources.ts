@@ -25,7 +25,7 @@ const REDIS_WAIT_MS = 2000;
 /**
  * A preHandler for routes that use the queues. BullMQ waits without limit for
  * a Redis connection, so these routes wait at most REDIS_WAIT_MS for it and
- * then answer 503 with nothing enqueued.
+ * then reply 503 with nothing enqueued.
  */
 export async function requireRedis(this: FastifyInstance): Promise<void> {
   const redis = this.redis;
