@@ -10,7 +10,7 @@ import { describeProgress } from '../../src/cli/progress.js';
 import { flatten, renderResult, renderTable } from '../../src/cli/table.js';
 import { jobDefinitions } from '../../src/jobs/registry.js';
 import { syncSchedules } from '../../src/queues/schedule-sync.js';
-import { buildApp } from '../../src/server/app.js';
+import { buildTestApp } from '../helpers/app.js';
 import { createTestDatabase, removeQueuePrefix, testConfig, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers.js';
 
@@ -68,7 +68,7 @@ beforeAll(async () => {
   // test-email then fails at once with a refused connection instead of writing to an outbox.
   const config = testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix, SMTP_URL: `smtp://127.0.0.1:${closedPort}` });
 
-  app = await buildApp({ config, logger: false });
+  app = await buildTestApp({ config, logger: false });
   await app.listen({ host: '127.0.0.1', port: 0 });
   apiUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 

@@ -8,7 +8,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendJobId } from '../../src/jobs/email/email-queue.js';
 import { jobDefinitions } from '../../src/jobs/registry.js';
-import { buildApp } from '../../src/server/app.js';
+import { buildTestApp } from '../helpers/app.js';
 import { createTestDatabase, removeQueuePrefix, testConfig, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -49,7 +49,7 @@ beforeAll(async () => {
   smtp = await startSmtpServer();
   smtp.setRecipientRule(() => 550);
   const config = testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix, SMTP_URL: smtp.url });
-  app = await buildApp({ config, logger: false });
+  app = await buildTestApp({ config, logger: false });
   workers = await startTestWorkers({ db: database.db, config, servedQueues: ['email'], definitions: jobDefinitions });
 });
 

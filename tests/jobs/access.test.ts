@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { jobDefinitions } from '../../src/jobs/registry.js';
-import { buildApp } from '../../src/server/app.js';
+import { buildTestApp } from '../helpers/app.js';
 import { createTestDatabase, removeQueuePrefix, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { runJobThroughApi } from '../helpers/jobs.js';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers.js';
@@ -24,7 +24,7 @@ const daysAgo = (days: number) => new Date(Date.now() - days * DAY);
 beforeAll(async () => {
   database = await createTestDatabase('access');
   const config = testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix, ADMIN_DORMANT_DAYS: '30' });
-  app = await buildApp({ config, logger: false });
+  app = await buildTestApp({ config, logger: false });
   // No email worker: the reset emails stay queued, where the test reads them.
   workers = await startTestWorkers({ db: database.db, config, servedQueues: ['maintenance'], definitions: jobDefinitions });
   events = new QueueEvents('maintenance', { connection: { url: TEST_REDIS_URL }, prefix });

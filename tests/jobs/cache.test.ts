@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkCachePrefix, clearPrefix } from '../../src/jobs/cache/scan.js';
 import { jobDefinitions } from '../../src/jobs/registry.js';
-import { buildApp } from '../../src/server/app.js';
+import { buildTestApp } from '../helpers/app.js';
 import { createTestDatabase, removeQueuePrefix, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers.js';
 
@@ -76,7 +76,7 @@ beforeAll(async () => {
     API_CACHE_PREFIX: API_CACHE,
     CACHE_TTL_SECONDS: String(TTL_SECONDS),
   });
-  app = await buildApp({ config, logger: false });
+  app = await buildTestApp({ config, logger: false });
   workers = await startTestWorkers({ db: database.db, config, servedQueues: ['maintenance'], definitions: jobDefinitions });
   events = new QueueEvents('maintenance', { connection: { url: TEST_REDIS_URL }, prefix });
   await events.waitUntilReady();
@@ -199,7 +199,7 @@ describe('overlapping CACHE_PREFIX', () => {
 
   beforeAll(async () => {
     const config = testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: overlapPrefix, CACHE_PREFIX: `${overlapPrefix}:cache:` });
-    overlapApp = await buildApp({ config, logger: false });
+    overlapApp = await buildTestApp({ config, logger: false });
     overlapWorkers = await startTestWorkers({ db: database.db, config, servedQueues: ['maintenance'], definitions: jobDefinitions });
     overlapEvents = new QueueEvents('maintenance', { connection: { url: TEST_REDIS_URL }, prefix: overlapPrefix });
     await overlapEvents.waitUntilReady();

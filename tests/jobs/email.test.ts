@@ -10,7 +10,7 @@ import { createMailer } from '../../src/jobs/email/mailer.js';
 import { dispatchAlerts } from '../../src/jobs/alerts/dispatch.js';
 import { pino } from 'pino';
 import { jobDefinitions } from '../../src/jobs/registry.js';
-import { buildApp } from '../../src/server/app.js';
+import { buildTestApp } from '../helpers/app.js';
 import { createTestDatabase, removeQueuePrefix, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -44,7 +44,7 @@ beforeAll(async () => {
     EMAIL_ATTEMPTS: '2',
     EMAIL_BACKOFF_MS: '50',
   });
-  app = await buildApp({ config, logger: false });
+  app = await buildTestApp({ config, logger: false });
   workers = await startTestWorkers({
     db: database.db,
     config,

@@ -8,7 +8,7 @@ import type { Database } from '../../src/db/schema.js';
 import { LOCKDOWN_MESSAGE } from '../../src/jobs/emergency/lockdown.js';
 import { WRITABLE_SESSION_OPTIONS, writableConnectionSettings } from '../../src/jobs/emergency/settings-state.js';
 import { jobDefinitions } from '../../src/jobs/registry.js';
-import { buildApp } from '../../src/server/app.js';
+import { buildTestApp } from '../helpers/app.js';
 import { createTestDatabase, removeQueuePrefix, testConfig, TEST_POSTGRES_URL, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers.js';
 
@@ -75,7 +75,7 @@ beforeAll(async () => {
   const pool = new pg.Pool({ ...writableConnectionSettings(database.url), max: 5, application_name: 'emergency-test-writable', types });
   writable = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const config = testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix });
-  app = await buildApp({ config, logger: false });
+  app = await buildTestApp({ config, logger: false });
   workers = await startTestWorkers({ db: writable, config, servedQueues: ['maintenance'], definitions: jobDefinitions });
   events = new QueueEvents('maintenance', { connection: { url: TEST_REDIS_URL }, prefix });
   await events.waitUntilReady();

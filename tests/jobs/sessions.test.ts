@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { jobDefinitions } from '../../src/jobs/registry.js';
 import { isTokenRefused } from '../../src/jobs/sessions/token-rules.js';
-import { buildApp } from '../../src/server/app.js';
+import { buildTestApp } from '../helpers/app.js';
 import { createTestDatabase, removeQueuePrefix, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { runJobThroughApi } from '../helpers/jobs.js';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers.js';
@@ -25,7 +25,7 @@ const ago = (hours: number) => new Date(Date.now() - hours * HOUR);
 beforeAll(async () => {
   database = await createTestDatabase('sessions');
   const config = testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix, SESSION_GRACE_HOURS: '24' });
-  app = await buildApp({ config, logger: false });
+  app = await buildTestApp({ config, logger: false });
   workers = await startTestWorkers({ db: database.db, config, servedQueues: ['maintenance'], definitions: jobDefinitions });
   events = new QueueEvents('maintenance', { connection: { url: TEST_REDIS_URL }, prefix });
   await events.waitUntilReady();

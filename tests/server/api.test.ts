@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/server/app.js';
+import { buildTestApp } from '../helpers/app.js';
 import { calendar } from '../../src/queues/calendar.js';
 import { jobDefinitions } from '../../src/jobs/registry.js';
 import type { WorkerPool } from '../../src/jobs/worker.js';
@@ -25,7 +25,7 @@ let app: FastifyInstance;
 
 beforeAll(async () => {
   database = await createTestDatabase('api');
-  app = await buildApp({ config: testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix }), logger: false });
+  app = await buildTestApp({ config: testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix }), logger: false });
 });
 
 afterAll(async () => {
@@ -325,7 +325,7 @@ describe('health', () => {
 
   it('fails readiness when Postgres is unreachable', async () => {
     // Port 1 on loopback: nothing listens there, so the connection is refused at once.
-    const broken = await buildApp({
+    const broken = await buildTestApp({
       config: testConfig({ DATABASE_URL: 'postgres://127.0.0.1:1/shipshape', QUEUE_PREFIX: prefix }),
       logger: false,
     });
@@ -345,7 +345,7 @@ describe('health', () => {
 
 describe('Redis unreachable', () => {
   it('answers 503 instead of hanging', async () => {
-    const broken = await buildApp({
+    const broken = await buildTestApp({
       config: testConfig({ DATABASE_URL: database.url, REDIS_URL: 'redis://127.0.0.1:1', QUEUE_PREFIX: prefix }),
       logger: false,
     });
