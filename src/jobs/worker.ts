@@ -2,6 +2,7 @@ import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createErrorThrottle } from '../queues/connection.js';
 import { queueSettings, type QueueName } from '../queues/queues.js';
+import { attachWorkerControl, type WorkerControl } from '../queues/worker-control.js';
 import { createProcessor, type ProcessorDependencies } from './processor.js';
 
 export interface WorkerPoolOptions extends Omit<ProcessorDependencies, 'shutdownSignal'> {
@@ -16,6 +17,8 @@ export interface WorkerPoolOptions extends Omit<ProcessorDependencies, 'shutdown
 
 export interface WorkerPool {
   workers: Worker[];
+  /** Applies concurrency changes made at run time (the `scale-up` job). */
+  control: WorkerControl;
   /** Stops taking jobs, waits for running ones (interrupting them after the timeout), then closes. */
   close(): Promise<void>;
 }
@@ -38,6 +41,12 @@ export function startWorkers(options: WorkerPoolOptions): WorkerPool {
     return worker;
   });
   logger.info({ queues: options.servedQueues, prefix: options.prefix }, 'workers started');
+  const control = attachWorkerControl({
+    connection: options.connection,
+    prefix: options.prefix,
+    workers: new Map(options.servedQueues.map((queue, index) => [queue, workers[index]!])),
+    logger,
+  });
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -47,6 +56,7 @@ export function startWorkers(options: WorkerPoolOptions): WorkerPool {
         shutdown.abort(new Error('worker shutdown'));
       }, options.shutdownTimeoutMs);
       try {
+        await control.close();
         await Promise.all(workers.map((worker) => worker.close()));
       } finally {
         clearTimeout(timer);
@@ -56,5 +66,5 @@ export function startWorkers(options: WorkerPoolOptions): WorkerPool {
     return closing;
   };
 
-  return { workers, close };
+  return { workers, control, close };
 }

@@ -58,6 +58,7 @@ export async function startTestWorkers(options: TestWorkerOptions): Promise<Test
   let closing: Promise<void> | undefined;
   return {
     workers: pool.workers,
+    control: pool.control,
     mailer,
     close() {
       closing ??= (async () => {

@@ -4,6 +4,7 @@ import { enableRateLimit } from './enable-rate-limit.js';
 import { lockdown } from './lockdown.js';
 import { maintenanceMode } from './maintenance-mode.js';
 import { readonlyMode } from './readonly-mode.js';
+import { scaleUp } from './scale-up.js';
 import { testDb } from './test-db.js';
 
 /** The emergency jobs, registered in ../registry.ts. */
@@ -14,4 +15,5 @@ export const emergencyJobs: JobDefinition[] = [
   enableRateLimit,
   blockIp,
   lockdown,
+  scaleUp,
 ] as JobDefinition[];

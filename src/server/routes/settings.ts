@@ -1,5 +1,8 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { sql } from 'kysely';
+import { queueNames } from '../../queues/queues.js';
+import { desiredConcurrency, queueTotals, readRoster } from '../../queues/worker-control.js';
+import { requireRedis } from '../plugins/resources.js';
 
 const LATEST_BLOCKS = 5;
 
@@ -9,6 +12,12 @@ const BlockedIp = Type.Object({
   blockedBy: Type.String(),
   createdAt: Type.String(),
   expiresAt: Type.Union([Type.String(), Type.Null()], { description: 'null for a block without end' }),
+});
+
+const QueueConcurrency = Type.Object({
+  perWorker: Type.Integer({ description: 'Jobs each worker process runs at once, as set by scale-up or the default' }),
+  workers: Type.Integer({ description: 'Running worker processes that serve the queue' }),
+  total: Type.Integer({ description: 'Jobs the running workers take at once, all together' }),
 });
 
 const Settings = Type.Object({
@@ -27,12 +36,16 @@ const Settings = Type.Object({
     active: Type.Integer({ description: 'Blocks without end or with an expiry in the future' }),
     latest: Type.Array(BlockedIp, { description: `The ${LATEST_BLOCKS} newest active blocks` }),
   }),
+  workers: Type.Record(Type.String(), QueueConcurrency, { description: 'Concurrency per queue, set at run time by scale-up' }),
 });
 
 export const settingsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/api/settings',
-    { schema: { summary: 'Show the flags the platform reads on each request', tags: ['settings'], response: { 200: Settings } } },
+    {
+      schema: { summary: 'Show the flags the platform reads on each request, and worker concurrency', tags: ['settings'], response: { 200: Settings } },
+      preHandler: requireRedis,
+    },
     async () => {
       const row = await app.db.selectFrom('platform_settings').selectAll().executeTakeFirstOrThrow();
       const active = sql<boolean>`expires_at is null or expires_at > now()`;
@@ -41,6 +54,14 @@ export const settingsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         .select(sql<number>`count(*)::int`.as('count'))
         .where(active)
         .executeTakeFirstOrThrow();
+      const prefix = app.config.QUEUE_PREFIX;
+      const [requested, roster] = await Promise.all([desiredConcurrency(app.redis, prefix), readRoster(app.redis, prefix)]);
+      const workers = Object.fromEntries(
+        queueNames.map((queue) => {
+          const { workers: serving, total } = queueTotals(roster, queue);
+          return [queue, { perWorker: requested[queue], workers: serving, total }];
+        }),
+      );
       const latestBlocks = await app.db.selectFrom('blocked_ips').selectAll().where(active).orderBy('id', 'desc').limit(LATEST_BLOCKS).execute();
       return {
         maintenanceMode: {
@@ -64,6 +85,7 @@ export const settingsRoutes: FastifyPluginAsyncTypebox = async (app) => {
             expiresAt: block.expires_at?.toISOString() ?? null,
           })),
         },
+        workers,
       };
     },
   );
