@@ -8,7 +8,10 @@ import { cleanupTokens } from '../src/jobs/sessions/token-cleanup.js';
  * Token cleanup benchmark: the job's batched delete against one plain DELETE
  * of the same rows, on two identical tables in one database, in one run.
  *
- *   npm run bench:cleanup -- [--rows 1000000] [--batch-size 5000] [--runs 1]
+ *   npm run bench:cleanup -- [--rows 1000000] [--batch-size 5000] [--budget-ms 50] [--runs 1]
+ *
+ * Batches start at --batch-size and adapt to --budget-ms per statement, as the
+ * job does with its default settings; --budget-ms 0 keeps every batch at --batch-size.
  *
  * The reference is the plain DELETE: the fastest way to remove the rows, and
  * the one that holds its locks and its WAL for the whole table at once.
@@ -18,6 +21,8 @@ const { values } = parseArgs({
   options: {
     rows: { type: 'string', default: '1000000' },
     'batch-size': { type: 'string', default: '5000' },
+    'budget-ms': { type: 'string', default: '50' },
+    'max-batch-size': { type: 'string', default: '50000' },
     runs: { type: 'string', default: '1' },
     'database-url': { type: 'string', default: process.env.BENCH_DATABASE_URL ?? 'postgres://127.0.0.1:5432/shipshape_bench' },
   },
@@ -32,6 +37,8 @@ function positiveInteger(flag: string, value: string): number {
 const totalRows = positiveInteger('rows', values.rows);
 const batchSize = positiveInteger('batch-size', values['batch-size']);
 const runs = positiveInteger('runs', values.runs);
+const budgetMs = values['budget-ms'] === '0' ? 0 : positiveInteger('budget-ms', values['budget-ms']);
+const maxBatchSize = positiveInteger('max-batch-size', values['max-batch-size']);
 const EXPIRED_SHARE = 0.9;
 
 /** Fills token_blacklist with `totalRows` rows, 90% expired, interleaved by id, and copies it. */
@@ -63,6 +70,8 @@ interface RunResult {
   plainRowsPerSecond: number;
   maxBatchMs: number;
   batches: number;
+  /** Rows the largest statement was allowed to touch. */
+  largestBatch: number;
   /** Growth of this process's resident memory during the batched run, in MiB. */
   rssGrowthMb: number;
 }
@@ -81,6 +90,8 @@ async function runOnce(db: Db): Promise<RunResult> {
   const result = await cleanupTokens(db, {
     now,
     batchSize,
+    budgetMs,
+    maxBatchSize,
     auditRetentionDays: 90,
     sessionGraceHours: 24,
     dryRun: false,
@@ -99,6 +110,7 @@ async function runOnce(db: Db): Promise<RunResult> {
     plainRowsPerSecond: expired / plainSeconds,
     maxBatchMs: step.maxBatchMs ?? 0,
     batches: step.batches ?? 0,
+    largestBatch: step.maxBatchSize ?? 0,
     rssGrowthMb: (rssMax - rssBefore) / 1024 / 1024,
   };
 }
@@ -115,14 +127,14 @@ try {
     results.push(result);
     console.log(
       `run ${run}: batched ${Math.round(result.batchedRowsPerSecond)} rows/s in ${result.batches} batches, ` +
-        `plain DELETE ${Math.round(result.plainRowsPerSecond)} rows/s, max batch ${result.maxBatchMs} ms`,
+        `plain DELETE ${Math.round(result.plainRowsPerSecond)} rows/s, max batch ${result.maxBatchMs} ms, largest batch ${result.largestBatch} rows`,
     );
   }
 
   const batched = median(results.map((result) => result.batchedRowsPerSecond));
   const plain = median(results.map((result) => result.plainRowsPerSecond));
   console.log('');
-  console.log(`rows: ${totalRows} (${Math.round(EXPIRED_SHARE * 100)}% expired), batch size ${batchSize}, median of ${runs} run(s)`);
+  console.log(`rows: ${totalRows} (${Math.round(EXPIRED_SHARE * 100)}% expired), first batch ${batchSize}, budget ${budgetMs ? `${budgetMs} ms per statement` : 'none (fixed size)'}, median of ${runs} run(s)`);
   console.log(`batched cleanup:  ${Math.round(batched)} rows/s`);
   console.log(`plain DELETE:     ${Math.round(plain)} rows/s (reference)`);
   console.log(`ratio:            ${(batched / plain).toFixed(2)}x of the reference rate`);

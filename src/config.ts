@@ -111,7 +111,19 @@ export const ConfigSchema = Type.Object({
     default: 5000,
     minimum: 1,
     maximum: 100_000,
-    description: 'Maximum rows one cleanup or archive statement touches',
+    description: 'Rows in the first cleanup or archive statement; later ones are sized by CLEANUP_BATCH_BUDGET_MS',
+  }),
+  CLEANUP_BATCH_BUDGET_MS: Type.Integer({
+    default: 50,
+    minimum: 0,
+    maximum: 10_000,
+    description: 'Target duration of one cleanup statement in milliseconds; 0 keeps every batch at CLEANUP_BATCH_SIZE',
+  }),
+  CLEANUP_MAX_BATCH_SIZE: Type.Integer({
+    default: 50_000,
+    minimum: 1,
+    maximum: 1_000_000,
+    description: 'Largest batch a cleanup statement may grow to',
   }),
   AUDIT_RETENTION_DAYS: Type.Integer({
     default: 90,

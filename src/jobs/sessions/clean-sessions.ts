@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { countMatching, deleteInBatches } from '../../db/batches.js';
+import { batchSizing, countMatching, deleteInBatches } from '../../db/batches.js';
 import { databaseNow } from '../../db/clock.js';
 import { defineJob } from '../contract.js';
 import { endedSessionsWhere, sessionCutoff } from './token-cleanup.js';
@@ -12,12 +12,12 @@ export const cleanSessions = defineJob({
   payload: Type.Object(
     {
       dryRun: Type.Optional(Type.Boolean({ description: 'Count the sessions and change nothing' })),
-      batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, description: 'Maximum rows per statement; default CLEANUP_BATCH_SIZE' })),
+      batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, description: 'Rows per statement, fixed for this run; default: adaptive from CLEANUP_BATCH_SIZE' })),
       graceHours: Type.Optional(Type.Integer({ minimum: 0, maximum: 87_600, description: 'Keep ended sessions this long; default SESSION_GRACE_HOURS' })),
     },
     { additionalProperties: false },
   ),
-  role: 'operator',
+  role: 'admin',
   destructive: true,
   kind: 'maintenance',
   async run(context, payload) {
@@ -32,7 +32,7 @@ export const cleanSessions = defineJob({
       context.db,
       { table: 'user_sessions', where },
       {
-        batchSize: payload.batchSize ?? context.config.CLEANUP_BATCH_SIZE,
+        ...batchSizing(context.config, payload.batchSize),
         signal: context.signal,
         onBatch: (progress) => context.progress({ deleted: progress.rows }),
       },

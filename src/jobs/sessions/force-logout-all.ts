@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { sql } from 'kysely';
-import { countMatching, updateInBatches } from '../../db/batches.js';
+import { batchSizing, countMatching, updateInBatches } from '../../db/batches.js';
 import { databaseNow } from '../../db/clock.js';
 import { defineJob } from '../contract.js';
 
@@ -18,7 +18,7 @@ export const forceLogoutAll = defineJob({
   payload: Type.Object(
     {
       dryRun: Type.Optional(Type.Boolean({ description: 'Count the sessions that would be revoked and change nothing' })),
-      batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, description: 'Maximum rows per statement; default CLEANUP_BATCH_SIZE' })),
+      batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, description: 'Rows per statement, fixed for this run; default: adaptive from CLEANUP_BATCH_SIZE' })),
     },
     { additionalProperties: false },
   ),
@@ -43,7 +43,7 @@ export const forceLogoutAll = defineJob({
       db,
       { table: 'user_sessions', where: LIVE, set: sql`revoked_at = ${now}` },
       {
-        batchSize: payload.batchSize ?? context.config.CLEANUP_BATCH_SIZE,
+        ...batchSizing(context.config, payload.batchSize),
         signal: context.signal,
         onBatch: (progress) => context.progress({ revoked: progress.rows }),
       },

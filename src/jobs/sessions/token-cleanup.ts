@@ -4,6 +4,7 @@ import { databaseNow } from '../../db/clock.js';
 import type { Db } from '../../db/database.js';
 import {
   archiveInBatches,
+  batchSizing,
   countMatching,
   deleteInBatches,
   type BatchOptions,
@@ -26,7 +27,7 @@ export const TokenCleanupPayload = Type.Object(
   {
     dryRun: Type.Optional(Type.Boolean({ description: 'Report the counts and change nothing' })),
     batchSize: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 100_000, description: 'Maximum rows per statement; default CLEANUP_BATCH_SIZE' }),
+      Type.Integer({ minimum: 1, maximum: 100_000, description: 'Rows per statement, fixed for this run; default: adaptive from CLEANUP_BATCH_SIZE' }),
     ),
     auditRetentionDays: Type.Optional(
       Type.Integer({ minimum: 1, maximum: 36_500, description: 'Archive audit logs older than this; default AUDIT_RETENTION_DAYS' }),
@@ -42,6 +43,9 @@ export interface TokenCleanupOptions {
   /** The instant the cutoffs are computed from; the job passes the database clock. */
   now: Date;
   batchSize: number;
+  /** Target milliseconds per statement; unset keeps every batch at `batchSize`. */
+  budgetMs?: number;
+  maxBatchSize?: number;
   auditRetentionDays: number;
   sessionGraceHours: number;
   dryRun: boolean;
@@ -60,6 +64,7 @@ export interface StepResult extends Partial<BatchReport> {
 export interface TokenCleanupResult {
   dryRun: boolean;
   asOf: string;
+  /** Rows in the first statement; later ones adapt when a budget is set. */
   batchSize: number;
   cutoffs: { tokenExpiry: string; session: string; auditLog: string };
   steps: Record<CleanupStep, StepResult>;
@@ -95,6 +100,8 @@ export async function cleanupTokens(db: Db, options: TokenCleanupOptions): Promi
 
   const batchOptions = (step: CleanupStep): BatchOptions => ({
     batchSize: options.batchSize,
+    budgetMs: options.budgetMs,
+    maxBatchSize: options.maxBatchSize,
     signal: options.signal,
     onBatch: (progress) => options.onBatch?.(step, progress.rows),
   });
@@ -139,7 +146,7 @@ export const tokenCleanup = defineJob({
   queue: 'maintenance',
   description: 'Remove expired JWT blacklist entries and sessions, archive old audit logs',
   payload: TokenCleanupPayload,
-  role: 'operator',
+  role: 'admin',
   destructive: true,
   kind: 'routine',
   async run(context, payload) {
@@ -148,7 +155,7 @@ export const tokenCleanup = defineJob({
     const result = await cleanupTokens(context.db, {
       now,
       dryRun: payload.dryRun ?? false,
-      batchSize: payload.batchSize ?? context.config.CLEANUP_BATCH_SIZE,
+      ...batchSizing(context.config, payload.batchSize),
       auditRetentionDays: payload.auditRetentionDays ?? context.config.AUDIT_RETENTION_DAYS,
       sessionGraceHours: payload.sessionGraceHours ?? context.config.SESSION_GRACE_HOURS,
       signal: context.signal,
