@@ -1,9 +1,11 @@
 import { Command } from 'commander';
 import { registerAlertsCommand } from './commands/alerts.js';
 import { registerLogsCommand } from './commands/logs.js';
+import { registerTokensCommand } from './tokens.js';
 import { registerEmailsCommand } from './commands/emails.js';
 import { registerJobsCommand } from './commands/jobs.js';
 import { registerRunCommand } from './commands/run.js';
+import { registerScriptCommand } from './commands/script.js';
 import { registerSchedulesCommand } from './commands/schedules.js';
 import { registerStatusCommand } from './commands/status.js';
 import { DEFAULT_API_URL } from './settings.js';
@@ -39,5 +41,7 @@ Exit codes:
   registerEmailsCommand(program);
   registerAlertsCommand(program);
   registerLogsCommand(program);
+  registerScriptCommand(program);
+  registerTokensCommand(program);
   return program;
 }

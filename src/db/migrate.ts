@@ -8,6 +8,12 @@ import * as alerts from './migrations/0003-alerts.js';
 import * as platformSettings from './migrations/0004-platform-settings.js';
 import * as blockedIps from './migrations/0005-blocked-ips.js';
 import * as passwordResets from './migrations/0006-password-resets.js';
+import * as backups from './migrations/0007-backups.js';
+import * as healthChecks from './migrations/0008-health-checks.js';
+import * as uploadsCertificates from './migrations/0009-uploads-certificates.js';
+import * as security from './migrations/0010-security.js';
+import * as scheduleOverrides from './migrations/0011-schedule-overrides.js';
+import * as apiTokens from './migrations/0012-api-tokens.js';
 
 // Migrations are imported, not read from a folder at run time, so the same
 // list works under tsx, in a bundle and in tests. Names sort in run order.
@@ -18,6 +24,12 @@ const migrations: Record<string, Migration> = {
   '0004-platform-settings': platformSettings,
   '0005-blocked-ips': blockedIps,
   '0006-password-resets': passwordResets,
+  '0007-backups': backups,
+  '0008-health-checks': healthChecks,
+  '0009-uploads-certificates': uploadsCertificates,
+  '0010-security': security,
+  '0011-schedule-overrides': scheduleOverrides,
+  '0012-api-tokens': apiTokens,
 };
 
 const migrationProvider: MigrationProvider = {

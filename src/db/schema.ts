@@ -28,6 +28,8 @@ export interface UsersTable {
   last_login_at: Timestamp | null;
   created_at: CreatedAt;
   password_reset_required: Generated<boolean>;
+  /** When the password was last set; null when it was never changed after the account was created. */
+  password_changed_at: Timestamp | null;
 }
 
 export interface PasswordResetTokensTable {
@@ -199,6 +201,153 @@ export interface BlockedIpsTable {
   expires_at: Timestamp | null;
 }
 
+/** A file a user uploaded; `path` is relative to STORAGE_DIR, under `uploads/`. */
+export interface UploadsTable {
+  id: Generated<number>;
+  user_id: number | null;
+  path: string;
+  original_name: string;
+  content_type: string;
+  size_bytes: number;
+  created_at: CreatedAt;
+}
+
+/** A training certificate issued as a file; `file_path` is relative to STORAGE_DIR. */
+export interface CertificatesTable {
+  id: Generated<number>;
+  user_id: number;
+  module_id: string;
+  certificate_number: string;
+  file_path: string;
+  issued_at: Timestamp;
+  archived_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
+export type HealthStatus = 'pass' | 'warn' | 'fail';
+
+export interface HealthCheckStateTable {
+  component: string;
+  status: HealthStatus;
+  since: Timestamp;
+  output: string | null;
+  /** JSON array of health+json check objects from the latest run. */
+  measurements: unknown;
+  checked_at: Timestamp;
+}
+
+export interface HealthCheckHistoryTable {
+  id: Generated<number>;
+  component: string;
+  kind: 'change' | 'sample';
+  status: HealthStatus;
+  previous_status: HealthStatus | null;
+  output: string | null;
+  measurements: unknown;
+  checked_at: Timestamp;
+}
+
+/** An operator's change to a calendar entry; null fields keep the calendar's value. */
+export interface ScheduleOverridesTable {
+  /** The job name, which is also the BullMQ job scheduler id. */
+  id: string;
+  pattern: string | null;
+  /** Interval in milliseconds, instead of a pattern. */
+  every: number | null;
+  /** IANA time zone of the pattern. */
+  tz: string | null;
+  paused: Generated<boolean>;
+  updated_by: string;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export type ScheduleChangeAction = 'update' | 'pause' | 'resume';
+
+export interface ScheduleHistoryTable {
+  id: Generated<number>;
+  schedule_id: string;
+  action: ScheduleChangeAction;
+  changed_by: string;
+  changed_at: CreatedAt;
+  /** The override row before the change as JSON, or null when there was none. */
+  before: unknown;
+  after: unknown;
+}
+
+export type BackupKind = 'daily' | 'monthly' | 'manual' | 'pre-restore';
+export type BackupStatus = 'running' | 'completed' | 'failed';
+export type BackupCheckStatus = 'passed' | 'failed';
+
+export interface BackupsTable {
+  id: Generated<number>;
+  kind: BackupKind;
+  status: Generated<BackupStatus>;
+  /** File name inside BACKUP_DIR. */
+  file: string;
+  /** Folder inside BACKUP_DIR of a full backup's storage archive, configuration and manifest. */
+  bundle: string | null;
+  size_bytes: number | null;
+  sha256: string | null;
+  database_name: string;
+  server_version: string | null;
+  pg_dump_version: string | null;
+  schema_migration: string | null;
+  /** Rows per platform table at dump time, as `{ table: count }`. */
+  row_counts: Record<string, number> | null;
+  requested_by: string;
+  job_id: string | null;
+  started_at: CreatedAt;
+  finished_at: Timestamp | null;
+  error: string | null;
+  verification_status: BackupCheckStatus | null;
+  verified_at: Timestamp | null;
+  verification_error: string | null;
+  restore_test_status: BackupCheckStatus | null;
+  restore_tested_at: Timestamp | null;
+  restore_test_ms: number | null;
+  restore_test_error: string | null;
+}
+
+export interface LoginAttemptsTable {
+  id: Generated<number>;
+  user_id: number | null;
+  /** The account name as typed, also for accounts that do not exist. */
+  email: string;
+  ip_address: string;
+  success: boolean;
+  failure_reason: string | null;
+  user_agent: string | null;
+  attempted_at: CreatedAt;
+}
+
+export interface SecurityAlertsTable {
+  id: Generated<number>;
+  alert_type: string;
+  severity: AlertSeverity;
+  user_id: number | null;
+  ip_address: string | null;
+  description: string;
+  details: unknown;
+  created_at: CreatedAt;
+  resolved_at: Timestamp | null;
+}
+
+export interface ReportsTable {
+  id: Generated<number>;
+  /** For example `weekly`. */
+  kind: string;
+  title: string;
+  period_start: Timestamp;
+  period_end: Timestamp;
+  /** The plain-text report. */
+  body: string;
+  summary: unknown;
+  email_id: number | null;
+  job_id: string | null;
+  created_by: string;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   crews: CrewsTable;
   users: UsersTable;
@@ -215,6 +364,17 @@ export interface Database {
   platform_settings: PlatformSettingsTable;
   password_reset_tokens: PasswordResetTokensTable;
   blocked_ips: BlockedIpsTable;
+  login_attempts: LoginAttemptsTable;
+  security_alerts: SecurityAlertsTable;
+  reports: ReportsTable;
+  backups: BackupsTable;
+  health_check_state: HealthCheckStateTable;
+  health_check_history: HealthCheckHistoryTable;
+  uploads: UploadsTable;
+  certificates: CertificatesTable;
+  schedule_overrides: ScheduleOverridesTable;
+  schedule_history: ScheduleHistoryTable;
+  api_tokens: ApiTokensTable;
 }
 
 export type PlatformSettings = Selectable<PlatformSettingsTable>;
@@ -227,3 +387,20 @@ export type EmailRow = Selectable<EmailQueueTable>;
 
 export type MaintenanceLog = Selectable<MaintenanceLogsTable>;
 export type NewMaintenanceLog = Insertable<MaintenanceLogsTable>;
+
+/** A token of the Shipshape API; only its SHA-256 hash is stored. */
+export interface ApiTokensTable {
+  id: Generated<number>;
+  name: string;
+  role: 'viewer' | 'operator' | 'admin';
+  token_hash: string;
+  /** Name of the token that created this one. */
+  created_by: string;
+  created_at: CreatedAt;
+  last_used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
+export type BackupRow = Selectable<BackupsTable>;
+
+export type ReportRow = Selectable<ReportsTable>;

@@ -4,6 +4,7 @@ import { runMain } from '../main-wrapper.js';
 import { createDatabase } from './database.js';
 import { ensureDatabase, migrateToLatest } from './migrate.js';
 import { countUnseededUsers, SEED_EMAIL_DOMAIN, SEEDED_TABLES, seedDatabase } from './seed.js';
+import { plantAdminNightAction } from './seed-security.js';
 
 const USAGE = `Usage: npm run db:seed -- [--scale N] [--seed S] [--force]
 
@@ -65,6 +66,7 @@ runMain(async () => {
     }
 
     const counts = await seedDatabase(db, { scale, seed });
+    await plantAdminNightAction(db, { now: new Date() });
     const seconds = (performance.now() - startedAt) / 1000;
 
     console.log(`Seeded database ${databaseName} at scale ${scale} with seed ${seed} in ${seconds.toFixed(1)} s`);

@@ -1,6 +1,8 @@
 import { sql, type Insertable, type RawBuilder, type Transaction } from 'kysely';
 import type { Db } from './database.js';
 import type { Database, QuizAttemptsTable, TrainingProgressTable, UserRole } from './schema.js';
+import { seedSecurity } from './seed-security.js';
+import { seedStorage } from './seed-storage.js';
 
 /*
  * Seed data for the platform's tables. The large tables are generated inside
@@ -175,6 +177,8 @@ export async function seedDatabase(db: Db, options: SeedOptions): Promise<SeedCo
       audit_logs: await insertAuditLogs(trx, context, ROWS_PER_SCALE.auditLogs * scale),
       audit_logs_archive: 0,
     };
+    await seedSecurity(trx, { seed, now });
+    await seedStorage(trx, { seed, now });
     return result;
   });
 

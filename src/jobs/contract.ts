@@ -67,10 +67,23 @@ export interface JobDefinition<Payload extends TObject = TObject> {
   /**
    * Checks rules the schema cannot express, such as "exactly one of these
    * fields"; returns one message per problem, naming the field as `data.<name>`.
-   * The API and the worker both apply it.
+   * The API and the worker both apply it, and pass `environment`; the
+   * registry's check of calendar payloads at start passes none.
    */
-  validate?(payload: Static<Payload>): string[];
+  validate?(payload: Static<Payload>, environment?: PayloadEnvironment): string[];
+  /**
+   * Checks the payload against the database, such as "every named table
+   * exists"; returns one message per problem, naming the field as
+   * `data.<name>`. The API applies it before enqueueing (a 400); `run` checks
+   * again, since the database can change before the run starts.
+   */
+  checkDatabase?(db: Db, payload: Static<Payload>): Promise<string[]>;
   run(context: JobContext, payload: Static<Payload>): Promise<JobSummary>;
+}
+
+/** What a `validate` hook may compare a payload with, such as the configured database name. */
+export interface PayloadEnvironment {
+  config: Config;
 }
 
 export interface JobEnvelope {

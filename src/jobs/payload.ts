@@ -1,7 +1,7 @@
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { FormatRegistry, type TObject } from '@sinclair/typebox';
 import { EMAIL_PATTERN } from '../schemas.js';
-import type { JobDefinition } from './contract.js';
+import type { JobDefinition, PayloadEnvironment } from './contract.js';
 
 // TypeBox checks no string format until one is registered; the API's Ajv uses the same rule.
 if (!FormatRegistry.Has('email')) FormatRegistry.Set('email', (value) => EMAIL_PATTERN.test(value));
@@ -40,11 +40,11 @@ export type PayloadCheck =
  * as `data.<path>`, the way a REST caller wrote it, for example
  * `data.batchSize: expected integer (got "ten")`.
  */
-export function checkPayload(definition: JobDefinition, value: unknown): PayloadCheck {
+export function checkPayload(definition: JobDefinition, value: unknown, environment?: PayloadEnvironment): PayloadCheck {
   const payload = value ?? {};
   const checker = checkerFor(definition.payload);
   if (checker.Check(payload)) {
-    const problems = definition.validate?.(payload) ?? [];
+    const problems = definition.validate?.(payload, environment) ?? [];
     if (problems.length > 0) return { valid: false, errors: problems };
     return { valid: true, payload: payload as Record<string, unknown> };
   }

@@ -8,6 +8,8 @@ import type { Mailer } from './email/mailer.js';
 import type { JobContext, JobEnvelope, JobSummary } from './contract.js';
 import { maintenanceType, recordRun, toInterval } from './maintenance-log.js';
 import { checkPayload } from './payload.js';
+import { isMissedRun } from '../queues/scheduled-run-data.js';
+import { enterScheduledRun } from './scheduled-run.js';
 import type { JobRegistry } from './registry.js';
 
 export interface ProcessorDependencies {
@@ -44,7 +46,8 @@ export function createProcessor(queue: QueueName, deps: ProcessorDependencies) {
     }
 
     const envelope: JobEnvelope = { payload: job.data?.payload ?? {}, requestedBy: job.data?.requestedBy ?? 'unknown' };
-    const fromScheduler = Boolean(job.repeatJobKey);
+    // A missed run enqueued at API start stands for a calendar slot, like a run the scheduler produced.
+    const fromScheduler = Boolean(job.repeatJobKey) || isMissedRun(job.data);
     const started = Date.now();
     const record = async (result: 'success' | 'failure', notes: string | null, summary: JobSummary | null) => {
       if (definition.logRuns === false) return;
@@ -68,7 +71,7 @@ export function createProcessor(queue: QueueName, deps: ProcessorDependencies) {
       }
     };
 
-    const check = checkPayload(definition, envelope.payload);
+    const check = checkPayload(definition, envelope.payload, { config: deps.config });
     if (!check.valid) {
       const message = `Invalid payload: ${check.errors.join('; ')}`;
       logger.warn({ errors: check.errors }, 'job payload rejected');
@@ -92,9 +95,13 @@ export function createProcessor(queue: QueueName, deps: ProcessorDependencies) {
       signal: AbortSignal.any(signals),
     };
 
+    // Skips a scheduled run whose schedule is paused or whose previous run still runs; marks a late one.
+    const scheduled = await enterScheduledRun({ job, queue, redis: deps.redis, queues: deps.queues, config: deps.config, logger });
+    if (scheduled.skipped) return scheduled.skipped;
+
     logger.info({ requestedBy: envelope.requestedBy, fromScheduler }, 'job started');
     try {
-      const summary = await definition.run(context, check.payload);
+      const summary = scheduled.mark(await definition.run(context, check.payload));
       const notes = check.payload.dryRun === true ? 'dry run: nothing was changed' : null;
       await record('success', notes, summary);
       logger.info({ durationMs: Date.now() - started }, 'job completed');
@@ -109,6 +116,8 @@ export function createProcessor(queue: QueueName, deps: ProcessorDependencies) {
       await record('failure', errorMessage(error), null);
       logger.error({ err: error, durationMs: Date.now() - started }, 'job failed');
       throw error;
+    } finally {
+      await scheduled.release();
     }
   };
 }

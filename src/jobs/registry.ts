@@ -4,8 +4,16 @@ import type { JobDefinition } from './contract.js';
 import { checkPayload } from './payload.js';
 import { accessJobs } from './access/index.js';
 import { dispatchAlertsJob } from './alerts/dispatch-alerts.js';
+import { backupJobs } from './backups/index.js';
 import { cacheJobs } from './cache/index.js';
+import { databaseJobs } from './database/index.js';
 import { emergencyJobs } from './emergency/index.js';
+import { healthJobs } from './health/index.js';
+import { performanceJobs } from './performance/index.js';
+import { reportJobs } from './reports/index.js';
+import { securityJobs } from './security/index.js';
+import { certificateAndDependencyJobs } from './security/certificates-and-dependencies.js';
+import { storageJobs } from './storage/index.js';
 import { clearFailedEmails } from './email/clear-failed-emails.js';
 import { processEmailQueue } from './email/process-email-queue.js';
 import { sendEmail } from './email/send-email.js';
@@ -28,7 +36,15 @@ export const jobDefinitions: readonly JobDefinition[] = [
   forceLogoutAll,
   ...accessJobs,
   ...cacheJobs,
+  ...backupJobs,
+  ...databaseJobs,
   ...emergencyJobs,
+  ...healthJobs,
+  ...performanceJobs,
+  ...securityJobs,
+  ...certificateAndDependencyJobs,
+  ...storageJobs,
+  ...reportJobs,
 ] as JobDefinition[];
 
 const KEBAB_CASE = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;

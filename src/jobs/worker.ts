@@ -4,6 +4,8 @@ import { createErrorThrottle } from '../queues/connection.js';
 import { queueSettings, type QueueName } from '../queues/queues.js';
 import { attachWorkerControl, type WorkerControl } from '../queues/worker-control.js';
 import { createProcessor, type ProcessorDependencies } from './processor.js';
+import { recordJobOutcome } from '../metrics/job-metrics.js';
+import { startWorkerMetricsPush } from '../metrics/worker-push.js';
 
 export interface WorkerPoolOptions extends Omit<ProcessorDependencies, 'shutdownSignal'> {
   /** A connection with `maxRetriesPerRequest: null`; BullMQ duplicates it for blocking calls. */
@@ -23,6 +25,10 @@ export interface WorkerPool {
   close(): Promise<void>;
 }
 
+function secondsBetween(start: number | undefined, end: number | undefined): number | undefined {
+  return start !== undefined && end !== undefined ? (end - start) / 1000 : undefined;
+}
+
 /** Starts one BullMQ Worker per queue, each with its queue's concurrency. */
 export function startWorkers(options: WorkerPoolOptions): WorkerPool {
   const shutdown = new AbortController();
@@ -38,9 +44,15 @@ export function startWorkers(options: WorkerPoolOptions): WorkerPool {
     });
     worker.on('error', (error) => workerErrors.report(error, { queue }));
     worker.on('stalled', (jobId) => logger.warn({ queue, jobId }, 'job stalled; BullMQ moved it back to waiting'));
+    // Job metrics for /metrics: one count per finished attempt, and its duration when BullMQ recorded both ends.
+    worker.on('completed', (job) => recordJobOutcome(queue, job.name, 'completed', secondsBetween(job.processedOn, job.finishedOn)));
+    worker.on('failed', (job) => {
+      if (job) recordJobOutcome(queue, job.name, 'failed', secondsBetween(job.processedOn, job.finishedOn));
+    });
     return worker;
   });
   logger.info({ queues: options.servedQueues, prefix: options.prefix }, 'workers started');
+  const metricsPush = startWorkerMetricsPush(options.connection, options.prefix, options.config.METRICS_PUSH_INTERVAL_MS, logger);
   const control = attachWorkerControl({
     connection: options.connection,
     prefix: options.prefix,
@@ -58,6 +70,7 @@ export function startWorkers(options: WorkerPoolOptions): WorkerPool {
       try {
         await control.close();
         await Promise.all(workers.map((worker) => worker.close()));
+        await metricsPush.stop();
       } finally {
         clearTimeout(timer);
       }

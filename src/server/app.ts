@@ -6,17 +6,25 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { authPlugin } from './auth/plugin.js';
+import { basePathRewriter } from './auth/base-path.js';
 import { mountBullBoard } from './bull-board.js';
 import { ApiError, ErrorResponse, apiErrors, type ApiErrorCode } from './errors.js';
+import { latencyHistoryPlugin } from './plugins/latency-history.js';
 import { resourcesPlugin } from './plugins/resources.js';
 import { validatorCompiler } from './validation.js';
 import { alertRoutes } from './routes/alerts.js';
+import { backupRoutes } from './routes/backups.js';
 import { emailRoutes } from './routes/emails.js';
 import { healthRoutes } from './routes/health.js';
+import { healthCheckRoutes } from './routes/health-checks.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { jobRoutes } from './routes/jobs.js';
 import { maintenanceLogRoutes } from './routes/maintenance-logs.js';
+import { reportRoutes } from './routes/reports.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { settingsRoutes } from './routes/settings.js';
+import { tokenRoutes } from './routes/tokens.js';
 
 export interface AppOptions {
   config: Config;
@@ -77,6 +85,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       void (reply as unknown as FastifyReply).code(statusCode).send({ statusCode, code: 'BAD_REQUEST', error: errorTitle(statusCode), message });
     },
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // BASE_PATH: routes are registered without the prefix, which each request URL loses here.
+    rewriteUrl: basePathRewriter(options.config.BASE_PATH),
+    trustProxy: options.config.TRUST_PROXY,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
 
@@ -114,7 +125,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (statusCode < 500) {
       const code = codeForClientError(error);
       request.log.info({ code, err: error }, 'request rejected');
-      return reply.code(statusCode).send({ statusCode, code, error: errorTitle(statusCode), message: error.message });
+      // Fastify's own message for an unknown content type is just "Unsupported Media Type".
+      const message =
+        code === 'UNSUPPORTED_MEDIA_TYPE'
+          ? `Content type ${String(request.headers['content-type']).slice(0, 100)} is not supported; send the body as application/json`
+          : error.message;
+      return reply.code(statusCode).send({ statusCode, code, error: errorTitle(statusCode), message });
     }
     request.log.error({ err: error }, 'request failed');
     return reply.code(500).send({
@@ -134,6 +150,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }),
   );
 
+  // Before every route: authentication, the rate limit and helmet reach only routes registered after them.
+  await app.register(authPlugin, { config: options.config });
   app.addSchema(ErrorResponse);
   await app.register(swagger, {
     openapi: {
@@ -144,19 +162,30 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
           .map(([code, entry]) => `${code} (${entry.status})`)
           .join(', ')}.`,
       },
+      servers: [{ url: options.config.BASE_PATH || '/' }],
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearerAuth: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // indexPrefix: the page at /docs (no trailing slash) links its assets by absolute URL, which needs BASE_PATH.
+  await app.register(swaggerUi, { routePrefix: '/docs', indexPrefix: options.config.BASE_PATH });
 
   await app.register(resourcesPlugin, { config: options.config });
   await mountBullBoard(app);
+  // First, so its onResponse hook times the requests of every route registered after it.
+  await app.register(metricsRoutes);
+  await app.register(latencyHistoryPlugin);
   await app.register(healthRoutes);
+  await app.register(healthCheckRoutes);
   await app.register(jobRoutes);
   await app.register(scheduleRoutes);
   await app.register(emailRoutes);
   await app.register(alertRoutes);
   await app.register(maintenanceLogRoutes);
+  await app.register(backupRoutes);
+  await app.register(reportRoutes);
   await app.register(settingsRoutes);
+  await app.register(tokenRoutes);
 
   return app;
 }

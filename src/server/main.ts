@@ -20,6 +20,7 @@ runMain(async () => {
       calendar,
       queueOf: (job) => app.registry.queueOf(job),
       logger,
+      db: app.db,
     });
     await app.listen({ host: config.HOST, port: config.PORT });
   } catch (error) {

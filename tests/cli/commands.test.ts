@@ -10,7 +10,7 @@ import { describeProgress } from '../../src/cli/progress.js';
 import { flatten, renderResult, renderTable } from '../../src/cli/table.js';
 import { jobDefinitions } from '../../src/jobs/registry.js';
 import { syncSchedules } from '../../src/queues/schedule-sync.js';
-import { buildTestApp } from '../helpers/app.js';
+import { TEST_ADMIN_TOKEN, buildTestApp } from '../helpers/app.js';
 import { createTestDatabase, removeQueuePrefix, testConfig, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers.js';
 
@@ -48,7 +48,7 @@ async function findClosedPort(): Promise<number> {
 async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   const child = spawn(process.execPath, ['--import', 'tsx', cliEntry, ...args], {
     cwd: repoRoot,
-    env: { ...process.env, SHIPSHAPE_URL: apiUrl, SHIPSHAPE_TOKEN: '', ...env },
+    env: { ...process.env, SHIPSHAPE_URL: apiUrl, SHIPSHAPE_TOKEN: TEST_ADMIN_TOKEN, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: CLI_DEADLINE_MS,
   });
@@ -269,7 +269,7 @@ describe('listing commands', () => {
 
     expect(result.code, result.stderr).toBe(0);
     expect(lines(result.stdout)[0]).toMatch(/^name\s+queue\s+role\s+schedule\s+description$/);
-    expect(result.stdout).toMatch(/^token-cleanup\s+maintenance\s+operator\s+daily at 03:00 UTC\s+Remove expired/m);
+    expect(result.stdout).toMatch(/^token-cleanup\s+maintenance\s+admin\s+daily at 03:00 UTC\s+Remove expired/m);
   });
 
   it('prints the job catalog as JSON', async () => {
@@ -332,7 +332,7 @@ describe('listing commands', () => {
     const json = await runCli(['logs', '--job', 'token-cleanup', '--result', 'success', '--json']);
 
     expect(table.code, table.stderr).toBe(0);
-    expect(table.stdout).toMatch(/^\d+\s+\S+\s+scheduled\s+token-cleanup\s+\d+\s+success\s+api\s+/m);
+    expect(table.stdout).toMatch(/^\d+\s+\S+\s+scheduled\s+token-cleanup\s+\d+\s+success\s+bootstrap-admin\s+/m);
     expect(JSON.parse(json.stdout).items[0]).toMatchObject({ jobName: 'token-cleanup', result: 'success', notes: 'dry run: nothing was changed' });
   });
 

@@ -8,7 +8,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendJobId } from '../../src/jobs/email/email-queue.js';
 import { jobDefinitions } from '../../src/jobs/registry.js';
-import { buildTestApp } from '../helpers/app.js';
+import { TEST_ADMIN_TOKEN, buildTestApp } from '../helpers/app.js';
 import { createTestDatabase, removeQueuePrefix, testConfig, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -73,6 +73,8 @@ async function openBrowser(): Promise<BrowserContext> {
     args: CHROMIUM_ARGS,
     // Narrower windows scroll the status tabs sideways and can hide FAILED.
     viewport: { width: 1280, height: 720 },
+    // Bull Board asks for HTTP Basic credentials: any user name, an API token as password.
+    httpCredentials: { username: 'test', password: TEST_ADMIN_TOKEN },
     timeout: 30_000,
   });
   context.setDefaultTimeout(BROWSER_TIMEOUT_MS);

@@ -54,7 +54,7 @@ describe('separate worker process', () => {
     expect(status.result.steps.token_blacklist.rows).toBe(1);
     const rows = await database.db.selectFrom('maintenance_logs').selectAll().where('job_id', '=', status.id).execute();
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ type: 'scheduled', result: 'success', performed_by: 'api', queue: 'maintenance', attempt: 1 });
+    expect(rows[0]).toMatchObject({ type: 'scheduled', result: 'success', performed_by: 'bootstrap-admin', queue: 'maintenance', attempt: 1 });
     expect(rows[0]?.summary).toEqual(status.result);
     expect(worker.output()).toContain(`"jobId":"${status.id}"`);
   });

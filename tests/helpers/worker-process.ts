@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { TEST_ADMIN_TOKEN, TEST_RATE_LIMIT_MAX } from './app.js';
 import { TEST_REDIS_URL } from './services.js';
 import { waitFor } from './wait.js';
 
@@ -24,9 +25,14 @@ export function startWorkerProcess(env: Record<string, string>, args: string[] =
   return startProcess(workerEntry, env, args);
 }
 
-/** Starts `npm run start:api` as a separate OS process. */
+/**
+ * Starts `npm run start:api` as a separate OS process. It accepts
+ * TEST_ADMIN_TOKEN and rate-limits at TEST_RATE_LIMIT_MAX, unless `env` sets
+ * SHIPSHAPE_ADMIN_TOKEN or RATE_LIMIT_MAX itself.
+ */
 export function startApiProcess(env: Record<string, string>): WorkerProcess {
-  return startProcess(apiEntry, env, []);
+  const defaults = { SHIPSHAPE_ADMIN_TOKEN: TEST_ADMIN_TOKEN, RATE_LIMIT_MAX: String(TEST_RATE_LIMIT_MAX) };
+  return startProcess(apiEntry, { ...defaults, ...env }, []);
 }
 
 function startProcess(entry: string, env: Record<string, string>, args: string[]): WorkerProcess {

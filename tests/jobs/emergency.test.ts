@@ -126,7 +126,7 @@ describe('readonly-mode', () => {
     const on = await runJob('readonly-mode', { on: true });
 
     expect(on.before).toMatchObject({ readOnly: false, newConnectionReadOnly: false });
-    expect(on.after).toMatchObject({ readOnly: true, newConnectionReadOnly: true, updatedBy: 'api' });
+    expect(on.after).toMatchObject({ readOnly: true, newConnectionReadOnly: true, updatedBy: 'bootstrap-admin' });
     expect(await ordinaryWriteError()).toBe(READ_ONLY_TRANSACTION);
     // A fresh pool connection with the startup option, opened after the change.
     const fresh = new pg.Pool({ ...writableConnectionSettings(database.url), max: 1, types });
@@ -183,7 +183,7 @@ describe('block-ip', () => {
     const first = await runJob('block-ip', { address: '198.51.100.7/24', reason: 'credential stuffing', expiresInHours: 2 });
 
     expect(first.before).toBeNull();
-    expect(first.after).toMatchObject({ network: '198.51.100.0/24', reason: 'credential stuffing', blockedBy: 'api' });
+    expect(first.after).toMatchObject({ network: '198.51.100.0/24', reason: 'credential stuffing', blockedBy: 'bootstrap-admin' });
 
     const shorter = await runJob('block-ip', { address: '198.51.100.0/24', reason: 'still attacking', expiresInHours: 1 });
     expect(shorter.after.expiresAt).toBe(first.after.expiresAt);

@@ -114,7 +114,7 @@ describe('force-logout-all', () => {
     const tokensValidAfter = new Date(settings.json().tokensValidAfter);
     expect(isTokenRefused(issuedSecondBefore, tokensValidAfter)).toBe(true);
     expect(isTokenRefused(Math.ceil(tokensValidAfter.getTime() / 1000) + 1, tokensValidAfter)).toBe(false);
-    expect(settings.json().updatedBy).toBe('api');
+    expect(settings.json().updatedBy).toBe('bootstrap-admin');
     const log = await database.db.selectFrom('maintenance_logs').selectAll().where('job_name', '=', 'force-logout-all').orderBy('id').execute();
     expect(log.map((row) => row.type)).toEqual(['emergency', 'emergency']);
   });

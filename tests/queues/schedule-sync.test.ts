@@ -7,7 +7,8 @@ import { createRedis } from '../../src/queues/connection.js';
 import { closeQueues, createQueues, queueNames, type Queues } from '../../src/queues/queues.js';
 import { syncSchedules } from '../../src/queues/schedule-sync.js';
 import { JobRegistry, jobDefinitions } from '../../src/jobs/registry.js';
-import { removeRedisKeys, TEST_REDIS_URL, uniqueName } from '../helpers/services.js';
+import { changeOverride } from '../../src/queues/schedule-overrides.js';
+import { createTestDatabase, removeRedisKeys, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
 
 const logger = pino({ level: 'silent' });
 const prefix = uniqueName('schedule_sync');
@@ -16,6 +17,7 @@ const registry = new JobRegistry(jobDefinitions, calendar);
 // Five API processes: five connections, five sets of Queue objects.
 let connections: Redis[] = [];
 let apis: Queues[] = [];
+let database: TestDatabase;
 
 const sync = (queues: Queues, entries: readonly CalendarEntry[]) =>
   syncSchedules({ queues, calendar: entries, queueOf: () => 'maintenance', logger });
@@ -31,7 +33,8 @@ async function pendingJobsOf(queues: Queues) {
   return all.flat();
 }
 
-beforeAll(() => {
+beforeAll(async () => {
+  database = await createTestDatabase('schedule_sync');
   connections = Array.from({ length: 5 }, () => createRedis(TEST_REDIS_URL, 'producer'));
   apis = connections.map((connection) => createQueues(connection, prefix));
 });
@@ -44,6 +47,7 @@ afterAll(async () => {
   await removeRedisKeys(connections[0]!, prefix);
   await Promise.all(apis.map(closeQueues));
   connections.forEach((connection) => connection.disconnect());
+  await database?.drop();
 });
 
 describe('schedule sync', () => {
@@ -100,12 +104,73 @@ describe('schedule sync', () => {
   });
 });
 
+describe('schedule sync with overrides', () => {
+  const entries: CalendarEntry[] = [
+    { job: 'nightly-a', pattern: '0 3 * * *', description: 'daily 03:00' },
+    { job: 'every-c', every: 30_000, description: 'every 30 s' },
+  ];
+  const syncWithOverrides = (queues: Queues) =>
+    syncSchedules({ queues, calendar: entries, queueOf: () => 'maintenance', logger, db: database.db });
+
+  beforeEach(async () => {
+    await database.db.deleteFrom('schedule_overrides').execute();
+  });
+
+  it('applies a stored pattern and time zone', async () => {
+    await changeOverride(database.db, 'nightly-a', 'update', { pattern: '45 6 * * *', tz: 'Asia/Tokyo' }, 'ops');
+
+    await Promise.all(apis.map(syncWithOverrides));
+
+    const scheduler = (await schedulersOf(apis[0]!)).find((candidate) => candidate.key === 'nightly-a');
+    expect(scheduler).toMatchObject({ pattern: '45 6 * * *', tz: 'Asia/Tokyo' });
+    const nightly = (await pendingJobsOf(apis[0]!)).filter((job) => job.name === 'nightly-a');
+    expect(nightly).toHaveLength(1);
+    // 06:45 in Tokyo (UTC+9, no daylight saving) is 21:45 UTC.
+    expect(new Date(nightly[0]!.timestamp + nightly[0]!.delay).toISOString()).toMatch(/T21:45:00\.000Z$/);
+  });
+
+  it('leaves a paused entry without scheduler or pending run', async () => {
+    await syncWithOverrides(apis[0]!);
+    await changeOverride(database.db, 'every-c', 'pause', { paused: true }, 'ops');
+
+    const reports = await Promise.all(apis.map(syncWithOverrides));
+
+    expect(reports.every((report) => report.paused.includes('every-c'))).toBe(true);
+    expect((await schedulersOf(apis[0]!)).map((scheduler) => scheduler.key)).toEqual(['nightly-a']);
+    expect((await pendingJobsOf(apis[0]!)).map((job) => job.name)).toEqual(['nightly-a']);
+  });
+
+  it('writes once when five processes sync the same change', async () => {
+    await syncWithOverrides(apis[0]!);
+    await changeOverride(database.db, 'every-c', 'update', { every: 45_000 }, 'ops');
+
+    const reports = await Promise.all(apis.map(syncWithOverrides));
+
+    expect(reports.filter((report) => report.upserted.includes('every-c'))).toHaveLength(1);
+    expect(reports.filter((report) => report.unchanged.includes('every-c'))).toHaveLength(4);
+    expect((await pendingJobsOf(apis[0]!)).filter((job) => job.name === 'every-c')).toHaveLength(1);
+  });
+});
+
 describe('runbook calendar', () => {
   // The runbook's times, as the next three fire times after a fixed instant.
   const expected: Record<string, string[]> = {
     'token-cleanup': ['2026-03-01T03:00:00.000Z', '2026-03-02T03:00:00.000Z', '2026-03-03T03:00:00.000Z'],
     'process-email-queue': ['2026-02-28T12:10:00.000Z', '2026-02-28T12:20:00.000Z', '2026-02-28T12:30:00.000Z'],
     'dispatch-alerts': ['2026-02-28T12:01:00.000Z', '2026-02-28T12:02:00.000Z', '2026-02-28T12:03:00.000Z'],
+    'health-check': ['2026-02-28T12:00:30.000Z', '2026-02-28T12:01:00.000Z', '2026-02-28T12:01:30.000Z'],
+    'metrics-update': ['2026-02-28T12:01:00.000Z', '2026-02-28T12:02:00.000Z', '2026-02-28T12:03:00.000Z'],
+    'backup-database': ['2026-03-01T01:00:00.000Z', '2026-03-02T01:00:00.000Z', '2026-03-03T01:00:00.000Z'],
+    'verify-backup': ['2026-03-01T04:00:00.000Z', '2026-03-02T04:00:00.000Z', '2026-03-03T04:00:00.000Z'],
+    // 2026-02-28 is a Saturday, so March 1 is the first Sunday of March.
+    'full-backup': ['2026-03-01T02:00:00.000Z', '2026-04-05T02:00:00.000Z', '2026-05-03T02:00:00.000Z'],
+    'performance-analysis': ['2026-03-04T10:00:00.000Z', '2026-03-11T10:00:00.000Z', '2026-03-18T10:00:00.000Z'],
+    'security-review': ['2026-03-02T09:00:00.000Z', '2026-03-09T09:00:00.000Z', '2026-03-16T09:00:00.000Z'],
+    'security-audit': ['2026-03-15T08:00:00.000Z', '2026-04-15T08:00:00.000Z', '2026-05-15T08:00:00.000Z'],
+    'storage-cleanup': ['2026-03-06T02:00:00.000Z', '2026-03-13T02:00:00.000Z', '2026-03-20T02:00:00.000Z'],
+    'certificate-check': ['2026-03-01T06:00:00.000Z', '2026-04-01T06:00:00.000Z', '2026-05-01T06:00:00.000Z'],
+    'dependency-audit': ['2026-03-31T06:00:00.000Z', '2026-04-28T06:00:00.000Z', '2026-05-26T06:00:00.000Z'],
+    'weekly-report': ['2026-03-02T10:00:00.000Z', '2026-03-09T10:00:00.000Z', '2026-03-16T10:00:00.000Z'],
   };
   const from = new Date('2026-02-28T12:00:00.000Z');
 

@@ -57,7 +57,7 @@ describe('enqueue', () => {
     const body = response.json();
     expect(body.statusUrl).toBe(`/api/jobs/token-cleanup/${body.id}`);
     const job = await app.queues.maintenance.getJob(body.id);
-    expect(job?.data).toEqual({ payload: { dryRun: true }, requestedBy: 'api' });
+    expect(job?.data).toEqual({ payload: { dryRun: true }, requestedBy: 'bootstrap-admin' });
   });
 
   it('accepts a POST without a body', async () => {
@@ -223,13 +223,13 @@ describe('job status', () => {
     expect(status.result.steps.token_blacklist?.rows).toBe(1);
     expect(status.progress).toMatchObject({ step: 'token_blacklist' });
     expect(status.logs).toContain('token_blacklist: deleted 1 rows');
-    expect(status.requestedBy).toBe('api');
+    expect(status.requestedBy).toBe('bootstrap-admin');
     expect(status.finishedAt).not.toBeNull();
     const jtis = await database.db.selectFrom('token_blacklist').select('jti').execute();
     expect(jtis).toEqual([{ jti: 'live' }]);
     const log = await database.db.selectFrom('maintenance_logs').selectAll().where('job_id', '=', status.id).execute();
     expect(log).toHaveLength(1);
-    expect(log[0]).toMatchObject({ type: 'scheduled', result: 'success', performed_by: 'api', job_name: 'token-cleanup' });
+    expect(log[0]).toMatchObject({ type: 'scheduled', result: 'success', performed_by: 'bootstrap-admin', job_name: 'token-cleanup' });
   });
 });
 
@@ -238,7 +238,7 @@ describe('maintenance logs', () => {
     const row = (jobName: string, type: 'routine' | 'scheduled', result: 'success' | 'failure', createdAt: string) => ({
       type,
       action: `run ${jobName}`,
-      performed_by: type === 'routine' ? 'scheduler' : 'api',
+      performed_by: type === 'routine' ? 'scheduler' : 'bootstrap-admin',
       duration: '1500 milliseconds',
       result,
       job_name: jobName,

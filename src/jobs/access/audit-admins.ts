@@ -1,6 +1,19 @@
 import { Type } from '@sinclair/typebox';
 import { sql } from 'kysely';
+import type { Db } from '../../db/database.js';
 import { defineJob } from '../contract.js';
+
+/** Lists every admin, least recent login first, with whether the account is dormant after `dormantDays` without login. */
+export async function selectAdmins(db: Db, dormantDays: number) {
+  return db
+    .selectFrom('users')
+    .select(['id', 'email', 'full_name', 'is_active', 'created_at', 'last_login_at'])
+    .select(sql<boolean>`coalesce(last_login_at, created_at) < now() - make_interval(days => ${dormantDays})`.as('dormant'))
+    .where('role', '=', 'admin')
+    .orderBy('last_login_at', (order) => order.asc().nullsFirst())
+    .orderBy('id')
+    .execute();
+}
 
 /** Lists every admin with creation and last login, and flags the dormant ones. Changes nothing. */
 export const auditAdmins = defineJob({
@@ -16,14 +29,7 @@ export const auditAdmins = defineJob({
   kind: 'maintenance',
   async run(context, payload) {
     const dormantDays = payload.dormantDays ?? context.config.ADMIN_DORMANT_DAYS;
-    const admins = await context.db
-      .selectFrom('users')
-      .select(['id', 'email', 'full_name', 'is_active', 'created_at', 'last_login_at'])
-      .select(sql<boolean>`coalesce(last_login_at, created_at) < now() - make_interval(days => ${dormantDays})`.as('dormant'))
-      .where('role', '=', 'admin')
-      .orderBy('last_login_at', (order) => order.asc().nullsFirst())
-      .orderBy('id')
-      .execute();
+    const admins = await selectAdmins(context.db, dormantDays);
 
     const dormant = admins.filter((admin) => admin.dormant && admin.is_active);
     return {

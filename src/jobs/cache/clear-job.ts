@@ -31,7 +31,7 @@ export function defineClearJob(name: string, setting: CachePrefixSetting, descri
     queue: 'maintenance',
     description,
     payload: clearPayload,
-    role: 'operator',
+    role: 'admin',
     destructive: true,
     kind: 'maintenance',
     async run(context, payload) {

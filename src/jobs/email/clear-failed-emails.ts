@@ -25,7 +25,7 @@ export const clearFailedEmails = defineJob({
   queue: 'maintenance',
   description: 'Delete failed emails and their failed jobs',
   payload: ClearFailedEmailsPayload,
-  role: 'operator',
+  role: 'admin',
   destructive: true,
   kind: 'maintenance',
   async run(context, payload) {

@@ -14,7 +14,7 @@ export const maintenanceMode = defineJob({
       off: Type.Optional(Type.Literal(true, { description: 'Turn maintenance mode off and clear its message and end time' })),
       message: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'Text the platform shows to users' })),
       until: Type.Optional(
-        Type.String({ format: FUTURE_DATE_TIME_FORMAT, description: 'Expected end, an ISO 8601 date-time in the future, for example 2030-01-01T06:00:00Z' }),
+        Type.String({ format: FUTURE_DATE_TIME_FORMAT, maxLength: 64, description: 'Expected end, an ISO 8601 date-time in the future, for example 2030-01-01T06:00:00Z' }),
       ),
     },
     { additionalProperties: false },

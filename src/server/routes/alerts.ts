@@ -98,6 +98,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       // No Redis check: the alert and its email are stored in Postgres first, and
       // process-email-queue sends an email whose job could not be enqueued.
+      config: { role: 'operator' },
       schema: {
         summary: 'Raise an alert, or count a repeat of an unresolved one with the same key',
         tags: ['alerts'],
@@ -130,6 +131,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/alerts/:id/ack',
     {
+      config: { role: 'operator' },
       schema: {
         summary: 'Acknowledge an open alert, which stops its escalation',
         tags: ['alerts'],
@@ -144,6 +146,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/alerts/:id/resolve',
     {
+      config: { role: 'operator' },
       schema: {
         summary: 'Resolve an alert; critical and high ones that were emailed get one "resolved" email',
         tags: ['alerts'],

@@ -52,6 +52,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/emails',
     {
+      config: { role: 'operator' },
       schema: {
         summary: 'Queue an email',
         tags: ['emails'],

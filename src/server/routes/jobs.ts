@@ -3,6 +3,7 @@ import type { Job } from 'bullmq';
 import type { JobDefinition, JobEnvelope } from '../../jobs/contract.js';
 import { checkPayload } from '../../jobs/payload.js';
 import { calendar } from '../../queues/calendar.js';
+import { callerName, requireRole } from '../auth/plugin.js';
 import { ApiError } from '../errors.js';
 import { requireRedis } from '../plugins/resources.js';
 
@@ -77,6 +78,25 @@ function describe(definition: JobDefinition) {
 
 const isoOrNull = (millis: number | undefined) => (millis ? new Date(millis).toISOString() : null);
 
+/**
+ * Turns a failed connection during a payload's database check into a 503: a
+ * network error, or SQLSTATE class 08 (connection) or 57P (server shutting
+ * down). Other server errors stay 500s.
+ */
+function unreachableDatabase(error: unknown): never {
+  // A programming error is no outage.
+  if (error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError) throw error;
+  const code = (error as { code?: unknown }).code;
+  const sqlState = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : null;
+  if (sqlState === null || sqlState.startsWith('08') || sqlState.startsWith('57P')) {
+    throw new ApiError(
+      'SERVICE_UNAVAILABLE',
+      `PostgreSQL is unreachable, so the names in data could not be checked; nothing was enqueued. Retry once GET /health/ready passes (${(error as Error).message})`,
+    );
+  }
+  throw error;
+}
+
 export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const findDefinition = (name: string) => {
     const definition = app.registry.get(name);
@@ -95,6 +115,8 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/jobs/:name',
     {
+      // Viewers reach the handler, which checks the job's own role.
+      config: { role: 'viewer' },
       // A POST without a body (`curl -X POST .../token-cleanup`) means "run with defaults".
       preValidation: async (request) => {
         // Only an absent body means "defaults"; a JSON null is rejected by the schema.
@@ -114,15 +136,23 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const definition = findDefinition(request.params.name);
       if (definition.internalOnly) throw new ApiError('JOB_NOT_REQUESTABLE', definition.internalOnly);
+      requireRole(request, definition.role, `running ${definition.name}`);
       const body = request.body;
-      const check = checkPayload(definition, body.data ?? {});
+      const check = checkPayload(definition, body.data ?? {}, { config: app.config });
       if (!check.valid) {
         throw new ApiError('INVALID_PAYLOAD', `Invalid payload for ${definition.name}: ${check.errors.join('; ')}`, {
           errors: check.errors,
         });
       }
 
-      const envelope: JobEnvelope = { payload: check.payload, requestedBy: 'api' };
+      const databaseProblems = (await definition.checkDatabase?.(app.db, check.payload).catch(unreachableDatabase)) ?? [];
+      if (databaseProblems.length > 0) {
+        throw new ApiError('INVALID_PAYLOAD', `Invalid payload for ${definition.name}: ${databaseProblems.join('; ')}`, {
+          errors: databaseProblems,
+        });
+      }
+
+      const envelope: JobEnvelope = { payload: check.payload, requestedBy: callerName(request) };
       const job = await app.queues[definition.queue].add(definition.name, envelope, { delay: body.delay ?? 0 });
       const id = String(job.id);
       request.log.info({ jobName: definition.name, jobId: id, queue: definition.queue }, 'job enqueued');

@@ -1,0 +1,133 @@
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_ADMIN_TOKEN, buildTestApp, injectWithoutToken } from '../helpers/app.js';
+import { TEST_REDIS_URL, createTestDatabase, removeQueuePrefix, testConfig, uniqueName, type TestDatabase } from '../helpers/services.js';
+
+const prefix = uniqueName('auth_settings');
+let database: TestDatabase;
+const apps: FastifyInstance[] = [];
+
+async function build(settings: Record<string, string>): Promise<FastifyInstance> {
+  const app = await buildTestApp({ config: testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix, ...settings }), logger: false });
+  apps.push(app);
+  return app;
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+beforeAll(async () => {
+  database = await createTestDatabase('auth_settings');
+});
+
+afterAll(async () => {
+  for (const app of apps) await app.close();
+  await removeQueuePrefix(prefix);
+  await database?.drop();
+});
+
+describe('rate limit', () => {
+  it('limits each token on its own', async () => {
+    const app = await build({ RATE_LIMIT_MAX: '5', RATE_LIMIT_ANONYMOUS_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000' });
+    const created = await app.inject({ method: 'POST', url: '/api/tokens', payload: { name: 'busy-bot', role: 'viewer' } });
+    const busy = created.json().token as string;
+    // The POST above was the admin token's first request; these are its second to fourth.
+    for (let i = 0; i < 3; i += 1) expect((await app.inject({ method: 'GET', url: '/api/jobs' })).statusCode).toBe(200);
+
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i += 1) statuses.push((await app.inject({ method: 'GET', url: '/api/jobs', headers: bearer(busy) })).statusCode);
+    const limited = await app.inject({ method: 'GET', url: '/api/jobs', headers: bearer(busy) });
+
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json()).toMatchObject({ code: 'RATE_LIMITED' });
+    expect(limited.json().message).toContain('token "busy-bot" may make 5 requests per 60 s');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect((await app.inject({ method: 'GET', url: '/api/jobs' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/api/jobs' })).statusCode).toBe(429);
+  });
+
+  it('limits requests without a token by address', async () => {
+    const app = await build({ RATE_LIMIT_MAX: '100', RATE_LIMIT_ANONYMOUS_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000' });
+    const anonymous = (remoteAddress: string) => injectWithoutToken(app, { method: 'GET', url: '/health', remoteAddress });
+
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i += 1) statuses.push((await anonymous('192.0.2.40')).statusCode);
+    const invalid = await app.inject({ method: 'GET', url: '/api/jobs', headers: bearer('ssk_wrong-token-guess'), remoteAddress: '192.0.2.40' });
+
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    // A wrong token counts against the address too, so guessing tokens is limited.
+    expect(invalid.statusCode).toBe(429);
+    expect((await anonymous('192.0.2.41')).statusCode).toBe(200);
+  });
+
+  it('keeps its counters in Redis under the queue prefix', async () => {
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      const keys = await redis.keys(`${prefix}:rate-limit:*`);
+      expect(keys).toContain(`${prefix}:rate-limit:token:busy-bot`);
+      expect(keys).toContain(`${prefix}:rate-limit:ip:192.0.2.40`);
+      expect(keys.join(' ')).not.toContain(TEST_ADMIN_TOKEN);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
+
+describe('BASE_PATH', () => {
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    app = await build({ BASE_PATH: '/ops' });
+  });
+
+  it('serves the API under the prefix', async () => {
+    const jobs = await app.inject({ method: 'GET', url: '/ops/api/jobs' });
+    const withQuery = await app.inject({ method: 'GET', url: '/ops/api/maintenance-logs?limit=5' });
+    const health = await injectWithoutToken(app, { method: 'GET', url: '/ops/health' });
+
+    expect(jobs.statusCode).toBe(200);
+    expect(withQuery.statusCode).toBe(200);
+    expect(health.statusCode).toBe(200);
+  });
+
+  it('answers 404 outside the prefix', async () => {
+    for (const url of ['/api/jobs', '/health', '/opsx/api/jobs', '/']) {
+      const response = await app.inject({ method: 'GET', url });
+      expect(response.statusCode, url).toBe(404);
+      expect(response.json().message, url).toContain('is outside BASE_PATH /ops');
+    }
+  });
+
+  it('links Bull Board assets under the prefix', async () => {
+    const page = await app.inject({ method: 'GET', url: '/ops/admin/queues' });
+
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('<base href="/ops/admin/queues/"');
+    const script = /src="(static\/js\/main\.[^"]+\.js)"/.exec(page.body)?.[1];
+    expect(script).toBeDefined();
+    expect((await app.inject({ method: 'GET', url: `/ops/admin/queues/${script}` })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/ops/admin/queues/api/queues' })).statusCode).toBe(200);
+  });
+
+  it('serves the OpenAPI document with the prefix as server', async () => {
+    const response = await app.inject({ method: 'GET', url: '/ops/docs/json' });
+
+    expect(response.statusCode).toBe(200);
+    expect(response.json().servers).toEqual([{ url: '/ops' }]);
+  });
+});
+
+describe('security headers', () => {
+  it('sends helmet headers and a CSP Bull Board works with', async () => {
+    const app = await build({});
+    const response = await app.inject({ method: 'GET', url: '/admin/queues' });
+    const csp = String(response.headers['content-security-policy']);
+
+    expect(response.headers['x-content-type-options']).toBe('nosniff');
+    expect(response.headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("style-src 'self' https: 'unsafe-inline'");
+    expect(csp).not.toContain('upgrade-insecure-requests');
+  });
+});
