@@ -1,9 +1,10 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import type { FastifyInstance, RouteOptions } from 'fastify';
-import { queueNames } from '../queues/queues.js';
-import type { RouteAccess } from './auth/roles.js';
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import { isQueueName, queueNames, type QueueName } from '../queues/queues.js';
+import { requireRole } from './auth/plugin.js';
+import { hasRole, type Role, type RouteAccess } from './auth/roles.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
@@ -15,11 +16,44 @@ const OPERATOR_ROUTES = [
   '/api/queues/:queueName/:jobId/promote',
 ];
 
+// Of those, the routes that act on one job, and the ones that act on every job of a queue in one state.
+const SINGLE_JOB_ROUTES = ['/api/queues/:queueName/:jobId/retry', '/api/queues/:queueName/:jobId/promote'];
+const WHOLE_QUEUE_ROUTES = ['/api/queues/:queueName/retry/:queueStatus', '/api/queues/:queueName/promote'];
+
+/** Returns the highest role any job of `queue` requires, so a bulk retry cannot rerun a job its caller could not request. */
+function highestJobRole(app: FastifyInstance, queue: QueueName): Role {
+  let highest: Role = 'operator';
+  for (const definition of app.registry.list()) {
+    if (definition.queue === queue && !hasRole(highest, definition.role)) highest = definition.role;
+  }
+  return highest;
+}
+
+/**
+ * Checks that the caller may rerun the job or jobs a retry or promote request
+ * touches: the job's own role for one job, the highest role of the queue's
+ * jobs for a whole queue. A job Shipshape does not know needs admin.
+ */
+async function checkJobRoles(app: FastifyInstance, request: FastifyRequest, path: string): Promise<void> {
+  const params = request.params as { queueName?: string; jobId?: string };
+  const queue = params.queueName;
+  if (!queue || !isQueueName(queue)) return;
+  if (WHOLE_QUEUE_ROUTES.includes(path)) {
+    requireRole(request, highestJobRole(app, queue), `retrying or promoting every job of the ${queue} queue`);
+    return;
+  }
+  const job = params.jobId ? await app.queues[queue].getJob(params.jobId) : undefined;
+  if (!job) return;
+  const role = app.registry.get(job.name)?.role ?? 'admin';
+  requireRole(request, hasRole(role, 'operator') ? role : 'operator', `rerunning job ${job.name}`);
+}
+
 /**
  * Returns the role a Bull Board route needs: reading is for viewers, retry and
  * promote for operators, and every other change (clean, empty, obliterate,
  * remove, pause, add, edit) for admins. A viewer's board therefore shows
- * buttons whose requests get 403.
+ * buttons whose requests get 403. Retry and promote also check the roles of
+ * the jobs they rerun, in a preHandler.
  */
 export function bullBoardRouteRole(method: string | string[], url: string): RouteAccess {
   const methods = ([] as string[]).concat(method);
@@ -44,6 +78,11 @@ export async function mountBullBoard(app: FastifyInstance): Promise<void> {
   await app.register(async (scope) => {
     scope.addHook('onRoute', (route: RouteOptions) => {
       route.config = { ...route.config, role: bullBoardRouteRole(route.method, route.url) };
+      const path = route.url.slice(BULL_BOARD_PATH.length);
+      if (SINGLE_JOB_ROUTES.includes(path) || WHOLE_QUEUE_ROUTES.includes(path)) {
+        const existing = route.preHandler === undefined ? [] : ([] as unknown[]).concat(route.preHandler);
+        route.preHandler = [...existing, async (request: FastifyRequest) => checkJobRoles(app, request, path)] as RouteOptions['preHandler'];
+      }
     });
     await scope.register(serverAdapter.registerPlugin(), { prefix: BULL_BOARD_PATH });
   });

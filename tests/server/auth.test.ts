@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Worker } from 'bullmq';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobDefinitions } from '../../src/jobs/registry.js';
@@ -11,6 +12,22 @@ const prefix = uniqueName('auth');
 let database: TestDatabase;
 let app: FastifyInstance;
 const tokens: Record<'viewer' | 'operator' | 'admin', string> = { viewer: '', operator: '', admin: '' };
+
+/** Adds a maintenance job and moves it to failed the way a worker would, without running it. */
+async function failedJob(name: string) {
+  // Earlier requests in this file left jobs waiting; the worker must take this one.
+  await app.queues.maintenance.drain(true);
+  await app.queues.maintenance.add(name, { payload: {}, requestedBy: 'test' }, { attempts: 1 });
+  const worker = new Worker('maintenance', null, { connection: app.redis.duplicate({ maxRetriesPerRequest: null }), prefix, autorun: false });
+  try {
+    const job = await worker.getNextJob('test-token');
+    if (!job) throw new Error(`no ${name} job to fail`);
+    await job.moveToFailed(new Error('probe failure'), 'test-token', false);
+    return job;
+  } finally {
+    await worker.close();
+  }
+}
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const basic = (token: string, user = 'anyone') => ({ authorization: `Basic ${Buffer.from(`${user}:${token}`).toString('base64')}` });
@@ -226,8 +243,8 @@ describe('Bull Board access', () => {
   });
 
   it('keeps viewers read-only and lets operators retry', async () => {
-    const failed = await app.queues.maintenance.add('rebuild-cache', { payload: {}, requestedBy: 'test' });
-    await failed.moveToFailed(new Error('probe failure'), '0', false).catch(() => undefined);
+    const failed = await failedJob('rebuild-cache');
+    expect(await failed.getState()).toBe('failed');
     const url = `/admin/queues/api/queues/maintenance/${failed.id}/retry`;
 
     const viewer = await app.inject({ method: 'PUT', url, headers: basic(tokens.viewer) });
@@ -239,8 +256,30 @@ describe('Bull Board access', () => {
     expect(await app.queues.maintenance.isPaused()).toBe(false);
 
     const operator = await app.inject({ method: 'PUT', url, headers: basic(tokens.operator) });
-    expect(operator.statusCode).not.toBe(401);
-    expect(operator.statusCode).not.toBe(403);
+    expect(operator.statusCode).toBe(204);
+    expect(await failed.getState()).not.toBe('failed');
+  });
+
+  it('checks the role of the job a retry reruns', async () => {
+    const failed = await failedJob('token-cleanup');
+    expect(await failed.getState()).toBe('failed');
+    const url = `/admin/queues/api/queues/maintenance/${failed.id}/retry`;
+
+    const operator = await app.inject({ method: 'PUT', url, headers: basic(tokens.operator) });
+    expect(operator.statusCode).toBe(403);
+    expect(operator.json().message).toContain('rerunning job token-cleanup requires admin');
+    expect(await failed.getState()).toBe('failed');
+
+    const admin = await app.inject({ method: 'PUT', url, headers: basic(tokens.admin) });
+    expect(admin.statusCode).toBe(204);
+    expect(await failed.getState()).not.toBe('failed');
+  });
+
+  it('requires the highest job role of a queue for a bulk retry', async () => {
+    const response = await app.inject({ method: 'PUT', url: '/admin/queues/api/queues/maintenance/retry/failed', headers: basic(tokens.operator) });
+
+    expect(response.statusCode).toBe(403);
+    expect(response.json().message).toContain('every job of the maintenance queue requires admin');
   });
 
   it('rejects cross-site changes', async () => {
