@@ -211,6 +211,18 @@ export const ConfigSchema = Type.Object({
     description:
       'lock_timeout of vacuum-analyze and reindex statements and of the database report queries, in milliseconds: an upkeep statement whose lock is not granted in time is skipped and reported, a report fails and is retried',
   }),
+  INDEX_STATS_MIN_DAYS: Type.Integer({
+    default: 7,
+    minimum: 0,
+    maximum: 3650,
+    description:
+      'Days of index statistics performance-analysis needs before it recommends dropping an unused index; younger statistics list unused indexes without a DROP statement',
+  }),
+  INDEX_DROP_MIN_BYTES: Type.Integer({
+    default: 1_048_576,
+    minimum: 0,
+    description: 'Size in bytes below which performance-analysis lists an unused index without recommending its DROP',
+  }),
   LOG_LEVEL: Type.Unsafe<(typeof logLevels)[number]>({
     type: 'string',
     enum: logLevels,

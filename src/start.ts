@@ -1,12 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { loadConfig } from './config.js';
 
 /*
  * `npm start`: migrates the database, then runs the API and one worker as two
  * OS processes. Ctrl-C or SIGTERM stops both gracefully, and if either exits on
- * its own, the other is stopped too and the exit code is non-zero.
+ * its own, the other is stopped too and the exit code is non-zero. The worker
+ * starts once the API responds on /health, so its first health check, which calls
+ * that URL, does not report the API as down while it is still starting.
  */
+
+const API_START_TIMEOUT_MS = 60_000;
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
@@ -31,7 +37,8 @@ if (migrateCode !== 0) {
   process.exit(migrateCode);
 }
 
-const children = { api: run('api', './server/main.ts'), worker: run('worker', './jobs/worker-main.ts') };
+const config = loadConfig();
+const children: Record<string, ChildProcess> = { api: run('api', './server/main.ts') };
 let stopping = false;
 
 function stopAll(signal: NodeJS.Signals): void {
@@ -44,6 +51,29 @@ function stopAll(signal: NodeJS.Signals): void {
 
 process.on('SIGINT', () => stopAll('SIGINT'));
 process.on('SIGTERM', () => stopAll('SIGTERM'));
+
+/** Waits until the API responds on /health, exits, or API_START_TIMEOUT_MS passes; returns whether it responded. */
+async function apiAnswers(api: ChildProcess): Promise<boolean> {
+  const host = ['0.0.0.0', '::'].includes(config.HOST) ? '127.0.0.1' : config.HOST;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.PORT}${config.BASE_PATH}/health`;
+  const deadline = Date.now() + API_START_TIMEOUT_MS;
+  while (Date.now() < deadline && api.exitCode === null && api.signalCode === null && !stopping) {
+    const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (ok) return true;
+    await sleep(200);
+  }
+  return false;
+}
+
+if (await apiAnswers(children.api!)) {
+  children.worker = run('worker', './jobs/worker-main.ts');
+} else if (!stopping && children.api!.exitCode === null) {
+  console.error(`the API did not respond on /health within ${API_START_TIMEOUT_MS / 1000} s; starting the worker anyway`);
+  children.worker = run('worker', './jobs/worker-main.ts');
+}
 
 const first = await Promise.race(
   Object.entries(children).map(async ([name, child]) => ({ name, code: await exitCodeOf(child) })),

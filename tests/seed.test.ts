@@ -152,6 +152,38 @@ describe('seedDatabase', () => {
     expect(invalid[0]!.count).toBe(0);
   });
 
+  test('last logins match successful login attempts', async () => {
+    await seedDatabase(db, { scale: 2, seed: 7 });
+
+    const { rows } = await sql<{ mismatched: number; dormant_signing_in: number; never_signing_in: number; dormant: number; never: number }>`
+      with latest as (
+        select user_id, max(attempted_at) as at from login_attempts where success and user_id is not null group by user_id
+      )
+      select
+        count(*) filter (where latest.at is distinct from users.last_login_at and latest.at is not null) as mismatched,
+        count(*) filter (where users.last_login_at < now() - interval '90 days' and latest.at is not null) as dormant_signing_in,
+        count(*) filter (where users.last_login_at is null and latest.at is not null) as never_signing_in,
+        count(*) filter (where users.is_active and users.last_login_at < now() - interval '90 days') as dormant,
+        count(*) filter (where users.is_active and users.last_login_at is null) as never
+      from users left join latest on latest.user_id = users.id
+    `.execute(db);
+    const check = rows[0]!;
+    expect(check.mismatched).toBe(0);
+    expect(check.dormant_signing_in).toBe(0);
+    expect(check.never_signing_in).toBe(0);
+    expect(check.dormant).toBeGreaterThan(0);
+    expect(check.never).toBeGreaterThan(0);
+
+    const { rows: recent } = await sql<{ users: number; with_attempts: number }>`
+      select count(*) as users, count(*) filter (where exists (
+        select 1 from login_attempts where login_attempts.user_id = users.id and success
+      )) as with_attempts
+      from users where is_active and last_login_at > now() - interval '20 days'
+    `.execute(db);
+    expect(recent[0]!.users).toBeGreaterThan(0);
+    expect(recent[0]!.with_attempts).toBe(recent[0]!.users);
+  });
+
   test('tokens are expired, live or permanent', async () => {
     const now = new Date();
     await seedDatabase(db, { scale: 1, seed: 1, now });

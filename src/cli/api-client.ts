@@ -27,6 +27,11 @@ export class ApiResponseError extends CliError {
   }
 }
 
+/** The API could not be reached at all: refused, reset or unknown host. */
+export class ApiUnreachableError extends CliError {
+  override name = 'ApiUnreachableError';
+}
+
 /** The API did not respond to one request in time. */
 export class RequestTimeoutError extends CliError {
   override name = 'RequestTimeoutError';
@@ -102,7 +107,7 @@ export function createApiClient(settings: Settings): ApiClient {
       if (error instanceof DOMException && error.name === 'TimeoutError') {
         throw new RequestTimeoutError(`the Shipshape API at ${settings.apiUrl} did not respond to ${method} ${path} within ${timeoutMs / 1000} s`);
       }
-      throw new CliError(
+      throw new ApiUnreachableError(
         `cannot reach the Shipshape API at ${settings.apiUrl} (${networkReason(error)}); start it with npm start or set SHIPSHAPE_URL`,
       );
     }

@@ -72,7 +72,10 @@ export async function runScript(client: ApiClient, steps: readonly ScriptStep[],
 
     let run: JobRun;
     try {
-      run = await waitForRun(client, enqueued.name, enqueued.id, { timeoutMs: options.stepTimeoutMs });
+      run = await waitForRun(client, enqueued.name, enqueued.id, {
+        timeoutMs: options.stepTimeoutMs,
+        onPollFailure: (message) => process.stderr.write(`warning: ${message}\n`),
+      });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       throw new CliError(`${label} did not finish: ${reason}; no later step ran`, error instanceof CliError ? error.exitCode : ExitCode.error);

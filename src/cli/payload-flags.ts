@@ -19,6 +19,20 @@ export function toCamelCase(flagName: string): string {
   return flagName.replace(/-([A-Za-z0-9])/g, (_match, letter: string) => letter.toUpperCase());
 }
 
+/** Converts a camelCase payload field to its flag: `batchSize` to `--batch-size`. */
+export function toFlag(field: string): string {
+  return `--${field.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+}
+
+/**
+ * Rewrites the top-level payload fields an API message names (`data.batchSize`)
+ * as the flags that set them (`--batch-size`), so the message matches what the
+ * operator typed. Nested fields keep their dotted path.
+ */
+export function namePayloadFlags(message: string): string {
+  return message.replace(/\bdata\.([A-Za-z][A-Za-z0-9]*)(?![A-Za-z0-9.])/g, (_match, field: string) => toFlag(field));
+}
+
 /** Reads a flag value as JSON when it parses (numbers, booleans, null, arrays, objects), otherwise as the string itself. */
 export function parseFieldValue(text: string): unknown {
   try {
@@ -73,6 +87,9 @@ export function parseRunOperands(tokens: readonly string[]): RunOperands {
     }
 
     const field = toCamelCase(flagName);
+    if (field === 'token') {
+      throw new UsageError('the CLI sends the API token from SHIPSHAPE_TOKEN; set it there, because a --token flag would be sent as a payload field');
+    }
     if (Object.hasOwn(flags, field)) throw new UsageError(`payload field data.${field} is given twice (${flags[field]} and --${flagName})`);
     fields[field] = value;
     flags[field] = `--${flagName}`;

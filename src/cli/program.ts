@@ -8,7 +8,31 @@ import { registerRunCommand } from './commands/run.js';
 import { registerScriptCommand } from './commands/script.js';
 import { registerSchedulesCommand } from './commands/schedules.js';
 import { registerStatusCommand } from './commands/status.js';
+import { UsageError } from './errors.js';
 import { DEFAULT_API_URL } from './settings.js';
+
+/**
+ * Options npm also defines. Given to `npm run <script>` before `--`, npm
+ * keeps them, sets npm_config_<name> in the script's environment and never
+ * passes them on, so `npm run maintenance:force-logout-all --dry-run` would
+ * run for real.
+ */
+const NPM_OWNED_OPTIONS = [
+  { flag: '--dry-run', variable: 'npm_config_dry_run' },
+  { flag: '--json', variable: 'npm_config_json' },
+] as const;
+
+/** Rejects a run whose option npm took for itself; `argv` and `env` are the process's own. */
+export function checkNpmOwnedOptions(argv: readonly string[], env: NodeJS.ProcessEnv): void {
+  const script = env.npm_lifecycle_event;
+  if (!script) return;
+  for (const { flag, variable } of NPM_OWNED_OPTIONS) {
+    const given = argv.some((argument) => argument === flag || argument.startsWith(`${flag}=`));
+    if (env[variable] === 'true' && !given) {
+      throw new UsageError(`npm took ${flag} as its own option, so Shipshape did not receive it and did nothing; put it after --: npm run ${script} -- ${flag}`);
+    }
+  }
+}
 
 /** Builds the shipshape command line. Errors surface as exceptions, so main decides the exit code. */
 export function buildProgram(): Command {
@@ -33,6 +57,8 @@ Exit codes:
   2  usage error, API error or unreachable API
   3  run --wait timed out; the run goes on`,
     );
+
+  program.hook('preAction', () => checkNpmOwnedOptions(process.argv, process.env));
 
   registerRunCommand(program);
   registerJobsCommand(program);

@@ -9,6 +9,10 @@ import type { Database, LoginAttemptsTable, SecurityAlertsTable } from './schema
  * the seed, and every time is an offset from `now`, so the same seed and
  * `now` give the same rows.
  *
+ * Ordinary sign-ins end at each user's users.last_login_at, so the latest
+ * successful attempt and the last login agree: accounts that the seed made
+ * dormant, or that never logged in, have no successful attempt at all.
+ *
  * Planted, all relative to `now`:
  * - BURST_IP: 40 failed logins within 20 minutes, two days ago, spread over
  *   ten accounts (so no single account bursts).
@@ -63,15 +67,25 @@ interface SeedUser {
   id: number;
   email: string;
   role: string;
+  last_login_at: Date | null;
+  created_at: Date;
 }
 
-/** Ordinary sign-ins: every active user every one to three days from one of two addresses, one in ten preceded by a mistyped password. */
+/**
+ * Ordinary sign-ins of each active user who logged in within the past
+ * NOISE_DAYS: the latest at users.last_login_at, then back every one to three
+ * days, never before the account was created, from one of two addresses, one
+ * in ten preceded by a mistyped password.
+ */
 function noiseAttempts(users: SeedUser[], seed: number, now: Date): Insertable<LoginAttemptsTable>[] {
   const random = createRandom(seed, 'login_attempts');
   const rows: Insertable<LoginAttemptsTable>[] = [];
   for (const user of users) {
+    if (user.last_login_at === null) continue;
     const agent = USER_AGENTS[user.id % USER_AGENTS.length]!;
-    for (let offset = random() * 2 * DAY_MS; offset < NOISE_DAYS * DAY_MS; offset += DAY_MS + random() * 2 * DAY_MS) {
+    const firstOffset = now.getTime() - user.last_login_at.getTime();
+    const maxOffset = Math.min(NOISE_DAYS * DAY_MS, now.getTime() - user.created_at.getTime());
+    for (let offset = firstOffset; offset >= 0 && offset < maxOffset; offset += DAY_MS + random() * 2 * DAY_MS) {
       const ip = homeAddress(user.id, random() < 0.7 ? 0 : 1);
       if (random() < 0.1) {
         rows.push({ user_id: user.id, email: user.email, ip_address: ip, success: false, failure_reason: 'invalid_password', user_agent: agent, attempted_at: at(now, offset + MINUTE_MS) });
@@ -182,12 +196,31 @@ function securityAlerts(users: SeedUser[], seed: number, now: Date): Insertable<
 }
 
 /**
+ * Moves users.last_login_at forward to the user's latest successful attempt
+ * where that is later, so security-audit never calls an account dormant that
+ * login_attempts shows signing in. The ordinary sign-ins already end at
+ * last_login_at, so this changes no row unless a planted success is added.
+ */
+async function alignLastLogins(trx: Tx): Promise<void> {
+  await sql`
+    update users set last_login_at = latest.at
+    from (select user_id, max(attempted_at) as at from login_attempts where success and user_id is not null group by user_id) as latest
+    where users.id = latest.user_id and (users.last_login_at is null or users.last_login_at < latest.at)
+  `.execute(trx);
+}
+
+/**
  * Empties and fills login_attempts and security_alerts inside the seed's
  * transaction, after the users exist. Returns the rows written per table.
  */
 export async function seedSecurity(trx: Tx, options: { seed: number; now: Date }): Promise<{ login_attempts: number; security_alerts: number }> {
   await sql`truncate login_attempts, security_alerts restart identity`.execute(trx);
-  const users = await trx.selectFrom('users').select(['id', 'email', 'role']).where('is_active', '=', true).orderBy('id').execute();
+  const users = await trx
+    .selectFrom('users')
+    .select(['id', 'email', 'role', 'last_login_at', 'created_at'])
+    .where('is_active', '=', true)
+    .orderBy('id')
+    .execute();
   if (users.length === 0) return { login_attempts: 0, security_alerts: 0 };
 
   const attempts = [...noiseAttempts(users, options.seed, options.now), ...plantedAttempts(users, options.now)];
@@ -195,6 +228,7 @@ export async function seedSecurity(trx: Tx, options: { seed: number; now: Date }
   for (let start = 0; start < attempts.length; start += CHUNK_ROWS) {
     await trx.insertInto('login_attempts').values(attempts.slice(start, start + CHUNK_ROWS)).execute();
   }
+  await alignLastLogins(trx);
   const alerts = securityAlerts(users, options.seed, options.now);
   await trx.insertInto('security_alerts').values(alerts).execute();
   return { login_attempts: attempts.length, security_alerts: alerts.length };

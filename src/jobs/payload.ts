@@ -1,4 +1,4 @@
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { TypeCompiler, ValueErrorType, type TypeCheck } from '@sinclair/typebox/compiler';
 import { FormatRegistry, type TObject } from '@sinclair/typebox';
 import { EMAIL_PATTERN } from '../schemas.js';
 import type { JobDefinition, PayloadEnvironment } from './contract.js';
@@ -49,11 +49,18 @@ export function checkPayload(definition: JobDefinition, value: unknown, environm
     return { valid: true, payload: payload as Record<string, unknown> };
   }
 
-  const errors = [...checker.Errors(payload)].map((error) => {
+  const all = [...checker.Errors(payload)];
+  const missing = new Set(all.filter((error) => error.type === ValueErrorType.ObjectRequiredProperty).map((error) => error.path));
+  const errors = all.flatMap((error) => {
     const field = ['data', ...error.path.split('/').filter(Boolean)].join('.');
+    if (error.type === ValueErrorType.ObjectRequiredProperty) return [`${field}: missing; give a value`];
+    // A missing field also fails its type check; the line above already reports it.
+    if (missing.has(error.path)) return [];
+    // The value of an unknown field is not shown: it could be a secret given to the wrong place.
+    if (error.type === ValueErrorType.ObjectAdditionalProperties) return [`${field}: unknown field; remove it`];
     const allowed = (error.schema as { enum?: unknown }).enum;
     const message = Array.isArray(allowed) ? `must be one of ${allowed.join(', ')}` : lowerFirst(error.message);
-    return `${field}: ${message} (got ${preview(error.value)})`;
+    return [`${field}: ${message} (got ${preview(error.value)})`];
   });
   return { valid: false, errors: [...new Set(errors)] };
 }

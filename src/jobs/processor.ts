@@ -28,6 +28,14 @@ function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Returns true for job data in Shipshape's envelope: a payload object (or none) and who requested the run. */
+function isEnvelope(data: unknown): data is { payload?: Record<string, unknown>; requestedBy: string } {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return false;
+  const { payload, requestedBy } = data as { payload?: unknown; requestedBy?: unknown };
+  const payloadOk = payload === undefined || (typeof payload === 'object' && payload !== null && !Array.isArray(payload));
+  return payloadOk && typeof requestedBy === 'string';
+}
+
 /**
  * Creates the BullMQ processor for one queue. Around every run it validates
  * the payload, records one maintenance_logs row (success or failure), and
@@ -45,7 +53,15 @@ export function createProcessor(queue: QueueName, deps: ProcessorDependencies) {
       throw new UnrecoverableError(`Unknown job "${job.name}": this worker runs ${deps.registry.names().join(', ')}`);
     }
 
-    const envelope: JobEnvelope = { payload: job.data?.payload ?? {}, requestedBy: job.data?.requestedBy ?? 'unknown' };
+    // Jobs added any other way than Shipshape's own API and calendar, such as a script
+    // calling queue.add, lack the envelope. Running them with default values would ignore the request.
+    if (!isEnvelope(job.data)) {
+      logger.error('job data is not { payload, requestedBy }; failing it without retries');
+      throw new UnrecoverableError(
+        `Job data must be {"payload": {...}, "requestedBy": "..."}; request runs with POST /api/jobs/${job.name} instead of adding them to the queue directly`,
+      );
+    }
+    const envelope: JobEnvelope = { payload: job.data.payload ?? {}, requestedBy: job.data.requestedBy };
     // A missed run enqueued at API start stands for a calendar slot, like a run the scheduler produced.
     const fromScheduler = Boolean(job.repeatJobKey) || isMissedRun(job.data);
     const started = Date.now();

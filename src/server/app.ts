@@ -90,6 +90,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     trustProxy: options.config.TRUST_PROXY,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
+  // Every body is JSON. Fastify also parses text/plain by default, which would turn a
+  // mislabelled body into a confusing "body must be object" instead of a 415.
+  app.removeContentTypeParser('text/plain');
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof ApiError) {
@@ -146,7 +149,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       statusCode: 404,
       code: 'NOT_FOUND',
       error: 'Not Found',
-      message: `Route ${request.method} ${request.url.split('?')[0]} does not exist; GET /docs lists the routes`,
+      message: `Route ${request.method} ${request.originalUrl.split('?')[0]} does not exist; GET ${options.config.BASE_PATH}/docs lists the routes`,
     }),
   );
 

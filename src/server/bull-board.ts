@@ -4,6 +4,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import { isQueueName, queueNames, type QueueName } from '../queues/queues.js';
 import { requireRole } from './auth/plugin.js';
+import { ApiError } from './errors.js';
 import { hasRole, type Role, type RouteAccess } from './auth/roles.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
@@ -19,6 +20,20 @@ const OPERATOR_ROUTES = [
 // Of those, the routes that act on one job, and the ones that act on every job of a queue in one state.
 const SINGLE_JOB_ROUTES = ['/api/queues/:queueName/:jobId/retry', '/api/queues/:queueName/:jobId/promote'];
 const WHOLE_QUEUE_ROUTES = ['/api/queues/:queueName/retry/:queueStatus', '/api/queues/:queueName/promote'];
+
+/**
+ * Bull Board routes that would bypass Shipshape's own checks, each with the
+ * route to use instead: adding a job or editing its data skips payload
+ * validation, the job's role and the maintenance log, and editing a job
+ * scheduler skips the schedule overrides, their limits and their history.
+ */
+const REPLACED_ROUTES: Record<string, string> = {
+  '/api/queues/:queueName/add': 'request runs with POST /api/jobs/:name, which validates the payload',
+  '/api/queues/:queueName/:jobId/update-data': 'request a new run with POST /api/jobs/:name instead of editing a job',
+  '/api/queues/:queueName/job-schedulers/:schedulerId': 'change schedules with PUT /api/schedules/:id',
+  '/api/queues/:queueName/job-schedulers/:schedulerId/remove': 'pause schedules with POST /api/schedules/:id/pause',
+  '/api/queues/:queueName/job-schedulers/:schedulerId/run': 'run a schedule now with POST /api/schedules/:id/run',
+};
 
 /** Returns the highest role any job of `queue` requires, so a bulk retry cannot rerun a job its caller could not request. */
 function highestJobRole(app: FastifyInstance, queue: QueueName): Role {
@@ -79,6 +94,14 @@ export async function mountBullBoard(app: FastifyInstance): Promise<void> {
     scope.addHook('onRoute', (route: RouteOptions) => {
       route.config = { ...route.config, role: bullBoardRouteRole(route.method, route.url) };
       const path = route.url.slice(BULL_BOARD_PATH.length);
+      const replacement = REPLACED_ROUTES[path];
+      const changes = ([] as string[]).concat(route.method).some((method) => method !== 'GET' && method !== 'HEAD');
+      if (replacement && changes) {
+        route.preHandler = async () => {
+          throw new ApiError('FORBIDDEN', `Bull Board cannot do this in Shipshape; ${replacement}`);
+        };
+        return;
+      }
       if (SINGLE_JOB_ROUTES.includes(path) || WHOLE_QUEUE_ROUTES.includes(path)) {
         const existing = route.preHandler === undefined ? [] : ([] as unknown[]).concat(route.preHandler);
         route.preHandler = [...existing, async (request: FastifyRequest) => checkJobRoles(app, request, path)] as RouteOptions['preHandler'];

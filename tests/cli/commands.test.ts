@@ -5,7 +5,11 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseRunOperands } from '../../src/cli/payload-flags.js';
+import { ApiUnreachableError, type ApiClient } from '../../src/cli/api-client.js';
+import type { JobRun } from '../../src/cli/api-types.js';
+import { namePayloadFlags, parseRunOperands } from '../../src/cli/payload-flags.js';
+import { checkNpmOwnedOptions } from '../../src/cli/program.js';
+import { waitForRun } from '../../src/cli/wait-for-run.js';
 import { describeProgress } from '../../src/cli/progress.js';
 import { flatten, renderResult, renderTable } from '../../src/cli/table.js';
 import { jobDefinitions } from '../../src/jobs/registry.js';
@@ -102,6 +106,43 @@ afterAll(async () => {
 });
 
 describe('payload field flags', () => {
+  it('names payload fields as flags', () => {
+    expect(namePayloadFlags('expected one of data.on or data.off; data.batchSize: too small; data.steps.first bad')).toBe(
+      'expected one of --on or --off; --batch-size: too small; data.steps.first bad',
+    );
+  });
+
+  it('accepts npm options given after --', () => {
+    const env = { npm_lifecycle_event: 'maintenance:clean-sessions', npm_config_dry_run: 'true' };
+    expect(() => checkNpmOwnedOptions(['node', 'bin.js', 'run', 'clean-sessions', '--dry-run'], env)).not.toThrow();
+    expect(() => checkNpmOwnedOptions(['node', 'bin.js', 'run', 'clean-sessions'], env)).toThrow(/npm took --dry-run/);
+    expect(() => checkNpmOwnedOptions(['node', 'bin.js', 'jobs'], { npm_lifecycle_event: 'shipshape', npm_config_json: 'true' })).toThrow(/npm took --json/);
+    expect(() => checkNpmOwnedOptions(['node', 'bin.js', 'jobs'], { npm_config_dry_run: 'true' })).not.toThrow();
+  });
+
+  it('keeps waiting while the API is away', async () => {
+    let polls = 0;
+    const problems: string[] = [];
+    const finished = { state: 'completed', finishedAt: new Date().toISOString() } as JobRun;
+    const client = {
+      baseUrl: 'http://127.0.0.1:9',
+      async get() {
+        polls += 1;
+        if (polls <= 2) throw new ApiUnreachableError('cannot reach the Shipshape API at http://127.0.0.1:9 (ECONNREFUSED)');
+        return finished;
+      },
+      async post() {
+        throw new Error('not used');
+      },
+    } as ApiClient;
+
+    const run = await waitForRun(client, 'cache-stats', '7', { timeoutMs: 10_000, onPollFailure: (message) => problems.push(message) });
+
+    expect(run).toBe(finished);
+    expect(polls).toBe(3);
+    expect(problems).toEqual(['cannot reach the Shipshape API at http://127.0.0.1:9 (ECONNREFUSED); still waiting for cache-stats 7, which goes on']);
+  });
+
   it('maps flags to camelCase fields', () => {
     const parsed = parseRunOperands(['token-cleanup', '--batch-size', '500', '--dry-run-label=x', '--to', 'a@b.c', '--force']);
 
@@ -188,8 +229,27 @@ describe('shipshape run', () => {
 
     expect(result.code).toBe(2);
     expect(lines(result.stderr)).toHaveLength(1);
-    expect(result.stderr).toMatch(/^error: .*data\.batchSize/);
+    expect(result.stderr).toMatch(/^error: .*--batch-size/);
     expect(result.stdout).toBe('');
+  });
+
+  it('refuses a --dry-run that npm kept', async () => {
+    const before = await database.db.selectFrom('maintenance_logs').select('id').where('job_name', '=', 'clean-sessions').execute();
+    const result = await runCli(['run', 'clean-sessions', '--wait'], { npm_lifecycle_event: 'maintenance:clean-sessions', npm_config_dry_run: 'true' });
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('npm took --dry-run as its own option');
+    expect(result.stderr).toContain('npm run maintenance:clean-sessions -- --dry-run');
+    const after = await database.db.selectFrom('maintenance_logs').select('id').where('job_name', '=', 'clean-sessions').execute();
+    expect(after).toHaveLength(before.length);
+  });
+
+  it('rejects a token given as a flag without echoing it', async () => {
+    const result = await runCli(['run', 'cache-stats', '--token', 'ssk_not_a_real_token_value']);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('SHIPSHAPE_TOKEN');
+    expect(result.stderr).not.toContain('ssk_not_a_real_token_value');
   });
 
   it('rejects an unknown job', async () => {

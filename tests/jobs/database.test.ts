@@ -4,11 +4,15 @@ import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectionSettings } from '../../src/db/database.js';
+import { connectionSettings, createDatabase } from '../../src/db/database.js';
+import { findForeignKeyCovers, planIndexDrops } from '../../src/jobs/database/index-drops.js';
+import { findDuplicateIndexes, findUnusedIndexes } from '../../src/jobs/database/index-report.js';
+import { readStatisticsAge } from '../../src/jobs/database/statistics-age.js';
 import { jobDefinitions } from '../../src/jobs/registry.js';
 import { calendar } from '../../src/queues/calendar.js';
 import { buildTestApp } from '../helpers/app.js';
 import { runJobThroughApi } from '../helpers/jobs.js';
+import { startPgCluster } from '../helpers/pg-cluster.js';
 import { createTestDatabase, removeQueuePrefix, testConfig, TEST_REDIS_URL, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers.js';
@@ -167,7 +171,16 @@ describe('index findings', () => {
     ]);
 
     const statements = result.recommendations.map((row: { statement: string }) => row.statement);
-    expect(statements).toContain(`DROP INDEX CONCURRENTLY IF EXISTS "public"."perf_fixture_note_idx";`);
+    // Statistics of a database created minutes ago, and a small index: listed, with no DROP.
+    expect(statements.some((statement: string) => statement.includes('perf_fixture_note_idx'))).toBe(false);
+    const note = result.indexes.unused.find((row: { index: string }) => row.index === 'perf_fixture_note_idx');
+    expect(note.dropRecommended).toBe(false);
+    expect(note.keptBecause).toEqual([
+      expect.stringMatching(/below INDEX_DROP_MIN_BYTES \(1048576 bytes\)/),
+      expect.stringMatching(/fewer than INDEX_STATS_MIN_DAYS \(7\)/),
+    ]);
+    expect(result.indexes.unusedDropsWithheld).toMatch(/fewer than INDEX_STATS_MIN_DAYS \(7\)/);
+    // A duplicate is structural, so it is recommended whatever the statistics' age.
     expect(statements).toContain(`DROP INDEX CONCURRENTLY IF EXISTS "public"."${other}";`);
     expect(statements.filter((statement: string) => statement.includes(other))).toHaveLength(1);
     expect(statements.some((statement: string) => statement.includes('perf_fixture_code_key'))).toBe(false);
@@ -202,6 +215,169 @@ describe('index findings', () => {
     expect(usage.unused.map((row: { index: string }) => row.index)).toContain('perf_fixture_note_idx');
     expect(usage.statisticsSince).toMatch(/^\d{4}-/);
   });
+});
+
+describe('unused-index advice', () => {
+  const settings = { statisticsDays: 30, minStatisticsDays: 7, minDropBytes: 1_048_576 };
+  const target = (index: string) => `"public"."${index}"`;
+
+  beforeAll(async () => {
+    // 100,000 distinct keys make each single-column index about 2 MiB, above the 1 MiB floor.
+    await client.query(`
+      create table perf_parent (id int primary key);
+      insert into perf_parent select g from generate_series(1, 100000) g;
+      create table perf_child (id int primary key, parent_id int not null references perf_parent (id) on delete cascade, payload bigint not null);
+      -- Distinct keys, so B-tree deduplication does not shrink the foreign-key index below the floor.
+      insert into perf_child select g, g, g from generate_series(1, 100000) g;
+      create index perf_child_parent_id_idx on perf_child (parent_id);
+      create index perf_child_parent_payload_idx on perf_child (parent_id, payload);
+      create index perf_child_payload_idx on perf_child (payload);
+      create index perf_child_early_idx on perf_child (payload) where id <= 5000;
+      analyze perf_parent, perf_child;
+    `);
+  });
+
+  async function plan(overrides: Partial<typeof settings> = {}) {
+    const findings = {
+      unused: await findUnusedIndexes(database.db),
+      duplicates: await findDuplicateIndexes(database.db),
+      covers: await findForeignKeyCovers(database.db),
+    };
+    return planIndexDrops(findings, { ...settings, ...overrides });
+  }
+
+  it('finds the indexes covering each foreign key', async () => {
+    const covers = await findForeignKeyCovers(database.db);
+
+    expect(covers.find((cover) => cover.table === '"public"."perf_child"')).toEqual({
+      table: '"public"."perf_child"',
+      constraint: 'perf_child_parent_id_fkey',
+      columns: ['parent_id'],
+      indexes: [target('perf_child_parent_id_idx'), target('perf_child_parent_payload_idx')],
+    });
+    // An index whose first column is not the foreign key's does not cover it.
+    expect(covers.flatMap((cover) => cover.indexes)).not.toContain(target('perf_child_payload_idx'));
+    const crew = covers.find((cover) => cover.table === '"public"."users"' && cover.columns.join() === 'crew_id');
+    expect(crew?.indexes).toEqual([target('users_crew_id_idx')]);
+  });
+
+  it('keeps the last index of a foreign key', async () => {
+    const result = await plan();
+
+    const verdict = (index: string) => result.unused.find((row) => row.index === index)!;
+    expect(verdict('perf_child_payload_idx')).toMatchObject({ dropRecommended: true, keptBecause: [] });
+    // Both cover the foreign key: the larger is dropped, the smaller is kept for it.
+    expect(verdict('perf_child_parent_payload_idx')).toMatchObject({ dropRecommended: true, keptBecause: [] });
+    expect(verdict('perf_child_parent_id_idx').dropRecommended).toBe(false);
+    expect(verdict('perf_child_parent_id_idx').keptBecause).toEqual([
+      expect.stringMatching(/^unused but backs foreign key perf_child_parent_id_fkey on "public"."perf_child" \(parent_id\)/),
+    ]);
+    expect(result.keptForForeignKeys).toContainEqual({
+      index: target('perf_child_parent_id_idx'),
+      constraint: 'perf_child_parent_id_fkey',
+      table: '"public"."perf_child"',
+    });
+    expect(result.drops.map((row) => row.index)).not.toContain('perf_child_parent_id_idx');
+    expect(result.drops.map((row) => row.index)).toEqual(expect.arrayContaining(['perf_child_payload_idx', 'perf_child_parent_payload_idx']));
+    expect(result.drops.find((row) => row.index === 'perf_child_payload_idx')?.reason).toMatch(/^never scanned in 30 days of statistics \([0-9.]+ MiB\)$/);
+  });
+
+  it("keeps the schema's foreign-key indexes", async () => {
+    const result = await plan({ minDropBytes: 0 });
+
+    for (const index of ['users_crew_id_idx', 'user_sessions_user_id_idx']) {
+      const row = result.unused.find((candidate) => candidate.index === index);
+      expect(row, `${index} in the unused list`).toBeDefined();
+      expect(row!.dropRecommended).toBe(false);
+      expect(row!.keptBecause).toEqual([expect.stringMatching(/^unused but backs foreign key /)]);
+    }
+    expect(result.drops.map((row) => row.index)).not.toContain('users_crew_id_idx');
+  });
+
+  it('lists a small unused index without a drop', async () => {
+    const result = await plan();
+
+    const early = result.unused.find((row) => row.index === 'perf_child_early_idx')!;
+    expect(early.bytes).toBeLessThan(1_048_576);
+    expect(early.dropRecommended).toBe(false);
+    expect(early.keptBecause).toEqual([expect.stringMatching(/below INDEX_DROP_MIN_BYTES \(1048576 bytes\): not worth a DROP$/)]);
+    expect(result.drops.map((row) => row.index)).not.toContain('perf_child_early_idx');
+
+    const withoutFloor = await plan({ minDropBytes: 0 });
+    expect(withoutFloor.drops.map((row) => row.index)).toContain('perf_child_early_idx');
+  });
+
+  it('withholds drops while statistics are young', async () => {
+    const young = await plan({ statisticsDays: 0.5 });
+    const large = young.unused.find((row) => row.index === 'perf_child_payload_idx')!;
+    expect(large.dropRecommended).toBe(false);
+    expect(large.keptBecause).toEqual(['statistics cover 0.5 days, fewer than INDEX_STATS_MIN_DAYS (7)']);
+    expect(young.drops.map((row) => row.index)).not.toContain('perf_child_payload_idx');
+
+    // Through the job, with the default INDEX_STATS_MIN_DAYS of 7 on a database created minutes ago.
+    const result = await run('performance-analysis');
+    expect(result.indexes.statistics.source).toBe('database-created');
+    expect(result.indexes.statistics.days).toBeLessThan(1);
+    expect(result.indexes.unusedDropsWithheld).toMatch(/^index statistics cover [0-9.]+ days \(since the database was created, /);
+    expect(result.indexes.unused.find((row: { index: string }) => row.index === 'perf_child_payload_idx').dropRecommended).toBe(false);
+    const drops = result.recommendations.filter((row: { action: string }) => row.action === 'drop-index').map((row: { target: string }) => row.target);
+    expect(drops).not.toContain(target('perf_child_payload_idx'));
+    expect(drops).not.toContain(target('users_crew_id_idx'));
+  });
+});
+
+describe('statistics age', () => {
+  it('counts from the database creation', async () => {
+    const { rows } = await client.query<{ server_start: Date }>('select pg_postmaster_start_time() as server_start');
+    const age = await readStatisticsAge(database.db);
+
+    expect(age.source).toBe('database-created');
+    expect(new Date(age.since).getTime()).toBeGreaterThan(rows[0]!.server_start.getTime());
+    expect(Date.now() - new Date(age.since).getTime()).toBeLessThan(30 * 60_000);
+  });
+
+  it('reads reset, creation and server start', async () => {
+    const cluster = await startPgCluster();
+    const admin = new pg.Client({ connectionString: `${cluster.url}/postgres` });
+    await admin.connect();
+    const fresh = createDatabase(`${cluster.url}/postgres`);
+    try {
+      const { rows } = await admin.query<{ server_start: Date }>('select pg_postmaster_start_time() as server_start');
+      // A new cluster's postgres database predates the server start, so the server start counts.
+      const before = await readStatisticsAge(fresh);
+      expect(before).toMatchObject({ source: 'server-start', since: rows[0]!.server_start.toISOString() });
+
+      await admin.query('select pg_stat_reset()');
+      const after = await readStatisticsAge(fresh);
+      const { rows: reset } = await admin.query<{ stats_reset: Date }>(`select stats_reset from pg_stat_database where datname = 'postgres'`);
+      expect(after).toMatchObject({ source: 'stats-reset', since: reset[0]!.stats_reset.toISOString(), days: 0 });
+
+      // pg_stat_file reports whole seconds, so the database is created at least a second after the server start.
+      await waitFor('a second after the server start', async () => {
+        const { rows: uptime } = await admin.query<{ seconds: number }>('select extract(epoch from now() - pg_postmaster_start_time())::float8 as seconds');
+        return uptime[0]!.seconds > 1.5 ? true : undefined;
+      });
+      // A role that may not call pg_stat_file falls back to the server start.
+      await admin.query('create role reporter login');
+      await admin.query('create database reported owner reporter');
+      const asReporter = createDatabase(`${cluster.url.replace('postgres@', 'reporter@')}/reported`);
+      try {
+        expect(await readStatisticsAge(asReporter)).toMatchObject({ source: 'server-start', since: rows[0]!.server_start.toISOString() });
+      } finally {
+        await asReporter.destroy();
+      }
+      const asSuperuser = createDatabase(`${cluster.url}/reported`);
+      try {
+        expect((await readStatisticsAge(asSuperuser)).source).toBe('database-created');
+      } finally {
+        await asSuperuser.destroy();
+      }
+    } finally {
+      await fresh.destroy();
+      await admin.end();
+      await cluster.stop();
+    }
+  }, 120_000);
 });
 
 describe('reports on a locked table', () => {
@@ -265,6 +441,32 @@ describe('vacuum-analyze', () => {
     const result = await run('vacuum-analyze', { tables: ['users', 'public.users', 'USERS'] });
 
     expect(result.tables).toEqual([expect.objectContaining({ target: '"public"."users"', outcome: 'done' })]);
+  });
+
+  it('finds a table with upper-case letters', async () => {
+    await client.query(`create table "CrewLog" (id int primary key, entry text)`);
+
+    for (const name of ['CrewLog', 'crewlog', 'public.CREWLOG']) {
+      const result = await run('vacuum-analyze', { tables: [name] });
+      expect(result.tables).toEqual([expect.objectContaining({ target: '"public"."CrewLog"', outcome: 'done' })]);
+    }
+
+    const rebuilt = await run('reindex', { tables: ['crewlog'] });
+    expect(rebuilt.indexes.map((row: { statement: string }) => row.statement)).toEqual(['REINDEX INDEX CONCURRENTLY "public"."CrewLog_pkey"']);
+    const byIndex = await run('reindex', { indexes: ['CrewLog_pkey'] });
+    expect(byIndex.indexes).toEqual([expect.objectContaining({ target: '"public"."CrewLog_pkey"', outcome: 'done' })]);
+  });
+
+  it('prefers the exact spelling and rejects an ambiguous name', async () => {
+    await client.query(`create table "CaseTwin" (id int); create table casetwin (id int)`);
+
+    const exact = await run('vacuum-analyze', { tables: ['CaseTwin', 'casetwin'] });
+    expect(exact.tables.map((row: { target: string }) => row.target)).toEqual(['"public"."CaseTwin"', '"public"."casetwin"']);
+
+    const response = await app.inject({ method: 'POST', url: '/api/jobs/vacuum-analyze', payload: { data: { tables: ['CASETWIN'] } } });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().message).toContain('data.tables: "CASETWIN" matches "public"."CaseTwin" and "public"."casetwin" when case is ignored');
+    expect(response.json().message).toContain('give the exact spelling');
   });
 
   it('rejects an unknown table with a 400 naming it', async () => {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INSTALLATION_DIR, isNonBreakingUpdate } from '../../src/jobs/security/dependency-audit.js';
+import { INCOMPLETE_ALERT_KEY, VULNERABILITIES_ALERT_KEY } from '../../src/jobs/security/dependency-alerts.js';
 import { jobDefinitions } from '../../src/jobs/registry.js';
 import { calendar } from '../../src/queues/calendar.js';
 import { buildTestApp } from '../helpers/app.js';
@@ -44,6 +45,8 @@ const PUBLISHED: Record<string, { versions: string[]; latest: string }> = {
   gamma: { versions: ['2.0.0', '2.0.3', '2.1.0'], latest: '2.1.0' },
   delta: { versions: ['0.0.3', '0.0.4'], latest: '0.0.4' },
 };
+/** Advisories the local registry serves; emptied to simulate a clean audit. */
+let servedAdvisories: Record<string, unknown[]> = {};
 const ADVISORIES = {
   alpha: [{ id: 1001, url: 'https://advisories.test/1001', title: 'Prototype pollution in alpha', severity: 'high', vulnerable_versions: '<1.0.1', cwe: ['CWE-1321'], cvss: { score: 7.5, vectorString: null } }],
   gamma: [{ id: 1002, url: 'https://advisories.test/1002', title: 'ReDoS in gamma', severity: 'moderate', vulnerable_versions: '<2.0.3', cwe: [], cvss: { score: 5.3, vectorString: null } }],
@@ -71,7 +74,7 @@ async function answer(request: IncomingMessage, response: import('node:http').Se
   response.setHeader('content-type', 'application/json');
   if (request.method === 'POST' && request.url === '/-/npm/v1/security/advisories/bulk') {
     const requested = JSON.parse(body.toString()) as Record<string, string[]>;
-    response.end(JSON.stringify(Object.fromEntries(Object.entries(ADVISORIES).filter(([name]) => name in requested))));
+    response.end(JSON.stringify(Object.fromEntries(Object.entries(servedAdvisories).filter(([name]) => name in requested))));
     return;
   }
   const name = decodeURIComponent((request.url ?? '/').slice(1));
@@ -120,6 +123,10 @@ async function stopStack(stack: Stack | undefined): Promise<void> {
   await stack?.app.close();
 }
 
+/** Returns the newest alert row with `key`, or undefined. */
+const alertByKey = (key: string) =>
+  database.db.selectFrom('alerts').selectAll().where('dedup_key', '=', key).orderBy('id', 'desc').executeTakeFirst();
+
 const audit = (stack: Stack) => runJobThroughApi(stack.app, { maintenance: stack.events }, 'dependency-audit') as Promise<Summary>;
 
 async function freePort(): Promise<number> {
@@ -136,6 +143,7 @@ beforeAll(async () => {
   await mkdir(fixture);
   await writeFile(path.join(folder, 'npmrc'), '');
 
+  servedAdvisories = ADVISORIES;
   registry = createServer((request, response) => void answer(request, response));
   await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
   registryUrl = `http://127.0.0.1:${(registry.address() as AddressInfo).port}/`;
@@ -244,6 +252,19 @@ describe('dependency-audit against a local registry', () => {
     ]);
     expect(summary.outdated.breaking.map((entry: Summary) => entry.name)).toEqual(['alpha', 'beta', 'delta']);
   });
+
+  it('raises a high alert for high vulnerabilities', async () => {
+    expect(summary.alertsRaised).toEqual([VULNERABILITIES_ALERT_KEY]);
+    expect(summary.problems).toHaveLength(1);
+    expect(summary.problems[0]).toContain('0 critical and 1 high vulnerabilities');
+    const alert = await alertByKey(VULNERABILITIES_ALERT_KEY);
+    expect(alert?.severity).toBe('high');
+    expect(alert?.status).toBe('open');
+    expect(alert?.source).toBe('dependency-audit');
+    expect(alert?.message).toContain('alpha (high)');
+    expect(alert?.message).not.toContain('gamma');
+    expect(await alertByKey(INCOMPLETE_ALERT_KEY)).toBeUndefined();
+  });
 });
 
 describe('dependency-audit without a registry', () => {
@@ -275,11 +296,54 @@ describe('dependency-audit without a registry', () => {
     expect(summary.audit.error).toContain('ECONNREFUSED');
     expect(summary.outdated.ok).toBe(false);
     expect(summary.outdated.error).toContain('ECONNREFUSED');
+
+    expect(summary.alertsRaised).toEqual([INCOMPLETE_ALERT_KEY]);
+    expect(summary.alertsResolved).toEqual([]);
+    expect(summary.problems).toHaveLength(1);
+    expect(summary.problems[0]).toContain('could not reach the registry');
+    expect(summary.problems[0]).toContain('ECONNREFUSED');
+    const alert = await alertByKey(INCOMPLETE_ALERT_KEY);
+    expect(alert?.severity).toBe('medium');
+    expect(alert?.status).toBe('open');
+    expect(alert?.message).toContain('npm audit failed');
+    // A failed audit cannot show the vulnerabilities gone, so their alert stays open.
+    expect((await alertByKey(VULNERABILITIES_ALERT_KEY))?.status).toBe('open');
   }, 120_000);
 
   it('reports a registry that never answers as a timeout', async () => {
     const summary = await audit(silent);
     expect(summary.audit).toEqual({ ok: false, error: 'npm audit timed out after 3000 ms' });
     expect(summary.outdated).toEqual({ ok: false, error: 'npm outdated timed out after 3000 ms' });
+  }, 120_000);
+});
+
+describe('dependency-audit after the problems are fixed', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack('dependencies_clean', { NPM_REGISTRY: registryUrl });
+  });
+  afterAll(() => stopStack(stack));
+
+  it('resolves both alerts on a clean run', async () => {
+    expect((await alertByKey(INCOMPLETE_ALERT_KEY))?.status).toBe('open');
+    expect((await alertByKey(VULNERABILITIES_ALERT_KEY))?.status).toBe('open');
+    servedAdvisories = {};
+
+    const summary = await audit(stack);
+
+    expect(summary.audit).toMatchObject({ ok: true, total: 0, high: 0, critical: 0 });
+    expect(summary.problems).toEqual([]);
+    expect(summary.alertsRaised).toEqual([]);
+    expect(summary.alertsResolved).toEqual([INCOMPLETE_ALERT_KEY, VULNERABILITIES_ALERT_KEY]);
+    expect((await alertByKey(INCOMPLETE_ALERT_KEY))?.status).toBe('resolved');
+    expect((await alertByKey(VULNERABILITIES_ALERT_KEY))?.status).toBe('resolved');
+    const log = await database.db
+      .selectFrom('maintenance_logs')
+      .select(['result'])
+      .where('job_name', '=', 'dependency-audit')
+      .orderBy('id', 'desc')
+      .executeTakeFirstOrThrow();
+    expect(log.result).toBe('success');
   }, 120_000);
 });

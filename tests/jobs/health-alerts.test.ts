@@ -34,7 +34,7 @@ let events: QueueEvents;
 
 /** Runs health-check through the health queue and a real worker, as the calendar does. */
 async function runThroughWorker(): Promise<Record<string, unknown>> {
-  const job = await queues.health.add('health-check', { payload: {}, requestedBy: 'test' });
+  const job = await queues.health.add('health-check', { payload: {}, requestedBy: 'scheduler' });
   return job.waitUntilFinished(events, 30_000);
 }
 
@@ -220,5 +220,21 @@ describe('health-check state and alerts', () => {
     expect(rows).toHaveLength(10);
     // The newest rows stay: every one is a sample of the last runs.
     expect(rows.every((row) => row.kind === 'sample')).toBe(true);
+  });
+});
+
+describe('requested health-check runs', () => {
+  it('fails when a component fails', async () => {
+    healthy = false;
+    const job = await queues.health.add('health-check', { payload: {}, requestedBy: 'alice' });
+    await expect(job.waitUntilFinished(events, 30_000)).rejects.toThrow(/health check failed: api: GET http:\/\/127\.0\.0\.1:\d+\/health returned HTTP 500/);
+    healthy = true;
+  });
+
+  it('completes when every component passes', async () => {
+    healthy = true;
+    const job = await queues.health.add('health-check', { payload: {}, requestedBy: 'alice' });
+    const summary = await job.waitUntilFinished(events, 30_000);
+    expect(summary.observed.api).toBe('pass');
   });
 });

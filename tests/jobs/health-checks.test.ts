@@ -114,6 +114,7 @@ describe('api check', () => {
     const { result, ms } = await timed(() => checkApi(deps({ HEALTH_CHECK_URLS: url })));
 
     expect(result.status).toBe('fail');
+    expect(result.output).toBe(`GET ${url} failed: fetch failed (ECONNREFUSED)`);
     expect(ms).toBeLessThan(LATE_MS);
   });
 

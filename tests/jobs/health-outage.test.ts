@@ -40,7 +40,7 @@ async function pgCtl(...args: string[]): Promise<void> {
 }
 
 async function runHealthCheck(): Promise<Record<string, unknown>> {
-  const job = await queues.health.add('health-check', { payload: {}, requestedBy: 'test' });
+  const job = await queues.health.add('health-check', { payload: {}, requestedBy: 'scheduler' });
   return job.waitUntilFinished(events, 30_000);
 }
 

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import type { JobContext } from '../../src/jobs/contract.js';
 import { jobDefinitions } from '../../src/jobs/registry.js';
 import { weeklyReport } from '../../src/jobs/reports/weekly-report.js';
-import { summaryLines } from '../../src/jobs/reports/report-text.js';
+import { summaryLines, UNLOGGED_JOBS } from '../../src/jobs/reports/report-text.js';
 import { calendar } from '../../src/queues/calendar.js';
 import { buildTestApp } from '../helpers/app.js';
 import { runJobThroughApi } from '../helpers/jobs.js';
@@ -26,19 +26,26 @@ let events: QueueEvents;
 
 const run = (name: string, data: Record<string, unknown> = {}) => runJobThroughApi(app, { maintenance: events }, name, data);
 
-/** Inserts a maintenance_logs row `daysAgo` days before now. */
-async function logRun(job: string, daysAgo: number, result: 'success' | 'failure', summary: Record<string, unknown> | null, notes: string | null = null) {
+/** Inserts a maintenance_logs row `daysAgo` days before now, by the scheduler unless `requestedBy` names a person. */
+async function logRun(
+  job: string,
+  daysAgo: number,
+  result: 'success' | 'failure',
+  summary: Record<string, unknown> | null,
+  notes: string | null = null,
+  requestedBy = 'scheduler',
+) {
   await database.db
     .insertInto('maintenance_logs')
     .values({
-      type: 'routine',
+      type: requestedBy === 'scheduler' ? 'routine' : 'scheduled',
       action: job,
-      performed_by: 'scheduler',
+      performed_by: requestedBy,
       duration: '2 seconds',
       result,
       notes,
       job_name: job,
-      job_id: `${job}-${daysAgo}-${result}`,
+      job_id: `${job}-${daysAgo}-${result}-${requestedBy}`,
       queue: 'maintenance',
       attempt: 1,
       summary: summary === null ? null : JSON.stringify(summary),
@@ -84,7 +91,7 @@ describe('weekly-report', () => {
 
     expect(result.reportId).toBeGreaterThan(0);
     expect(result.recipient).toBe(RECIPIENT);
-    expect(result.noRunThisWeek).toEqual(['performance-analysis', 'health-check', 'backup-database', 'verify-backup']);
+    expect(result.noRunThisWeek).toEqual(['performance-analysis', 'backup-database', 'verify-backup', 'health-check']);
 
     const response = await app.inject({ method: 'GET', url: `/api/reports/${result.reportId}` });
     expect(response.statusCode, response.body).toBe(200);
@@ -92,14 +99,16 @@ describe('weekly-report', () => {
     expect(report.kind).toBe('weekly');
     expect(report.emailId).toBe(result.emailId);
     const text: string = report.text;
-    expect(text).toContain('== Token cleanup ==\nRuns this week: 1 (0 failed)');
+    expect(text).toContain('== Token cleanup ==\nRuns this week: 1 (0 failed, 1 by the scheduler)\nLatest scheduled run: ');
     expect(text).toContain('  deleted: 42\n');
     expect(text).toContain('  sessions.deleted: 5\n');
-    expect(text).toContain('== Storage cleanup ==\nRuns this week: 2 (1 failed)');
+    expect(text).toContain('== Storage cleanup ==\nRuns this week: 2 (1 failed, 2 by the scheduler)');
     expect(text).toContain('  orphans: 1, 2, 3\n');
     expect(text).toContain('== Performance analysis ==\nNo run this week.');
-    expect(text).toContain('== Security review ==\nRuns this week: 1 (0 failed)');
+    expect(text).toContain('== Security review ==\nRuns this week: 1 (0 failed, 0 by the scheduler)\nLatest run (dry run, requested by ');
     expect(text).toContain('  dryRun: true\n');
+    expect(text).toContain('== Health checks ==\nNo health check has run yet.');
+    expect(text).toContain('Not listed: dispatch-alerts, metrics-update, send-email write no maintenance_logs row.');
     expect(text).toMatch(/^cache-stats\s+1\s+0\s+\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC success$/m);
     expect(text).not.toContain('slowQueries');
 
@@ -113,6 +122,90 @@ describe('weekly-report', () => {
       return row?.status === 'sent' ? row : undefined;
     });
     expect(email.source).toBe('report');
+  });
+
+  it('builds the health section from the health tables', async () => {
+    const ago = (days: number) => new Date(Date.now() - days * DAY_MS);
+    await database.db
+      .insertInto('health_check_state')
+      .values([
+        { component: 'database', status: 'pass', since: ago(2), output: null, checked_at: ago(0.001) },
+        { component: 'storage', status: 'fail', since: ago(1), output: 'disk 97% full', checked_at: ago(0.001) },
+      ])
+      .execute();
+    type Status = 'pass' | 'warn' | 'fail';
+    const change = (component: string, status: Status, previous: Status, daysAgo: number) => ({
+      component, kind: 'change' as const, status, previous_status: previous, output: null, measurements: '[]', checked_at: ago(daysAgo),
+    });
+    await database.db
+      .insertInto('health_check_history')
+      .values([
+        change('database', 'fail', 'pass', 3),
+        change('database', 'pass', 'fail', 2),
+        change('storage', 'warn', 'pass', 4),
+        change('storage', 'fail', 'warn', 1),
+        // Outside the week: not counted.
+        change('storage', 'fail', 'pass', 20),
+        { component: 'storage', kind: 'sample', status: 'fail', previous_status: null, output: null, measurements: '[]', checked_at: ago(0.5) },
+      ])
+      .execute();
+
+    const result = await run('weekly-report', { email: false });
+
+    expect(result.noRunThisWeek).not.toContain('health-check');
+    expect(result.health.components).toEqual([
+      expect.objectContaining({ component: 'database', status: 'pass', changes: 2, failures: 1 }),
+      expect.objectContaining({ component: 'storage', status: 'fail', changes: 2, failures: 1 }),
+    ]);
+    const text = (await database.db.selectFrom('reports').select('body').where('id', '=', result.reportId).executeTakeFirstOrThrow()).body;
+    expect(text).toContain('== Health checks ==\nChecks ran this week; latest result ');
+    expect(text).toContain('Status changes this week: 4 changes (2 to fail)');
+    expect(text).toMatch(/^ {2}database: pass since \S+ \S+ UTC, 2 changes \(1 to fail\), checked /m);
+    expect(text).toMatch(/^ {2}storage: fail since \S+ \S+ UTC, 2 changes \(1 to fail\), checked .*: disk 97% full$/m);
+    expect(text).not.toMatch(/== Health checks ==\nNo run this week/);
+  });
+
+  it('prints findings and prefers the scheduled run', async () => {
+    const ipBursts = Array.from({ length: 12 }, (_, index) => ({ maxInWindow: 40 - index, ip: `203.0.113.${index + 1}`, failures: 50, allowlisted: false }));
+    await logRun('security-review', 2, 'success', {
+      wouldBlock: [],
+      dryRun: false,
+      ipBursts,
+      manyIpAccounts: [{ ips: 15, account: 'victim@fleetmail.example', failures: 15 }],
+      failedLogins: { attempts: 900, topIps: [{ ip: '203.0.113.1', failures: 40 }], byReason: { unknown_account: 3, invalid_password: 90 } },
+      thresholds: { limits: { deep: { deeper: { deepest: 1 } } } },
+    });
+    // Later runs on request, one of them a dry run: the section still shows the scheduler's run.
+    await logRun('security-review', 1, 'success', { dryRun: false, ipBursts: [] }, null, 'alice');
+    await logRun('dependency-audit', 1, 'success', {
+      problems: ['Dependency audit of /srv could not reach the registry or read the project: npm audit failed: ECONNREFUSED'],
+      audit: { ok: false, error: 'ECONNREFUSED' },
+    });
+
+    const result = await run('weekly-report', { email: false });
+    const text = (await database.db.selectFrom('reports').select('body').where('id', '=', result.reportId).executeTakeFirstOrThrow()).body;
+    const section = text.slice(text.indexOf('== Security review =='), text.indexOf('== Performance analysis =='));
+
+    expect(section).toContain('Latest scheduled run: ');
+    expect(section).not.toContain('alice');
+    const lines = section.split('\n');
+    const bursts = lines.indexOf('  ipBursts: 12 items');
+    expect(bursts).toBeGreaterThan(0);
+    expect(lines[bursts + 1]).toBe('    - ip=203.0.113.1, allowlisted=false, failures=50, maxInWindow=40');
+    expect(lines[bursts + 10]).toBe('    - ip=203.0.113.10, allowlisted=false, failures=50, maxInWindow=31');
+    expect(lines[bursts + 11]).toBe('    - and 2 more');
+    expect(section).toContain('    - account=victim@fleetmail.example, failures=15, ips=15\n');
+    expect(section).toContain('    - ip=203.0.113.1, failures=40\n');
+    expect(section).toContain('  failedLogins.byReason.invalid_password: 90\n  failedLogins.byReason.unknown_account: 3\n');
+    expect(section).toContain('  thresholds.limits.deep.deeper: {"deepest":1}\n');
+    expect(section).not.toContain('{...}');
+    // Findings first, in the section's order, before the other values.
+    expect(section.indexOf('ipBursts')).toBeLessThan(section.indexOf('manyIpAccounts'));
+    expect(section.indexOf('manyIpAccounts')).toBeLessThan(section.indexOf('dryRun'));
+
+    expect(text).toContain('== Dependency audit ==');
+    expect(text).toContain('  problems: 1 item\n    - Dependency audit of /srv could not reach the registry or read the project: npm audit failed: ECONNREFUSED\n');
+    expect(text).toMatch(/== Other jobs this week ==\n(?:(?!dependency-audit).)*$/s);
   });
 
   it('retried run reuses its report', async () => {
@@ -196,26 +289,37 @@ describe('summaryLines', () => {
   it('flattens summaries for the report', () => {
     expect(
       summaryLines({
+        b: { d: { f: 'x', e: 1 }, c: true, g: { h: { i: { j: 1 } } } },
         a: 1,
-        b: { c: true, d: { e: 1, f: 'x' }, g: { h: { i: 1 } } },
         list: ['203.0.113.66'],
-        long: Array.from({ length: 9 }, (_, index) => index),
-        rows: [{ id: 1 }],
+        long: Array.from({ length: 12 }, (_, index) => index),
+        rows: [{ note: 'n', id: 1 }],
         empty: [],
-        text: 'x'.repeat(100),
+        text: 'x'.repeat(200),
+      notes: ['y'.repeat(120)],
         none: null,
       }),
     ).toEqual([
       'a: 1',
       'b.c: true',
-      'b.d: e=1, f=x',
-      'b.g: {...}',
-      'list: 203.0.113.66',
-      'long: 9 items',
-      'rows: 1 item',
+      'b.d.e: 1',
+      'b.d.f: x',
+      'b.g.h.i: {"j":1}',
       'empty: none',
-      `text: ${'x'.repeat(77)}...`,
+      'list: 203.0.113.66',
+      'long: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, and 2 more',
       'none: -',
+      'notes: 1 item',
+      `  - ${'y'.repeat(120)}`,
+      'rows: 1 item',
+      '  - id=1, note=n',
+      `text: ${'x'.repeat(157)}...`,
     ]);
+  });
+
+  it('lists every job that writes no maintenance_logs row', () => {
+    const unlogged = jobDefinitions.filter((definition) => definition.logRuns === false).map((definition) => definition.name);
+    expect(unlogged.filter((name) => name !== 'health-check').sort()).toEqual([...UNLOGGED_JOBS]);
+    expect(unlogged).toContain('health-check');
   });
 });

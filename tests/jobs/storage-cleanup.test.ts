@@ -315,10 +315,9 @@ describe('storage-cleanup after an interrupted certificate move', () => {
     // Killed after the rename: the .gz is complete and the original still exists.
     await writeAged(logs, 'worker.log.2', text, 10 * DAY);
     await writeAged(logs, 'worker.log.2.gz', 'stale', 10 * DAY);
-    // Killed while writing, with a symlink out of the folder planted at the partial name.
+    // Killed while writing: a partial .gz is left.
     await writeAged(logs, 'worker.log.3', text, 10 * DAY);
-    await writeAged(outside, 'planted-target.txt', 'keep me', DAY);
-    await symlinkAged(path.join(outside, 'planted-target.txt'), path.join(logs, 'worker.log.3.gz.partial'), DAY);
+    await writeAged(logs, 'worker.log.3.gz.partial', 'half', 10 * DAY);
 
     const result = (await run()) as Summary;
 
@@ -328,6 +327,32 @@ describe('storage-cleanup after an interrupted certificate move', () => {
       expect(await exists(path.join(logs, `${name}.gz.partial`))).toBe(false);
       expect(gunzipSync(await readFile(path.join(logs, `${name}.gz`))).toString()).toBe(text);
     }
+  });
+
+  it('leaves a symlink at the compressed names alone', async () => {
+    const text = 'GET /api/crews 200 12ms\n'.repeat(500);
+    await writeAged(outside, 'planted-target.txt', 'keep me', DAY);
+    // A symlink out of the folder at the partial name of one log and at the .gz name of another.
+    await writeAged(logs, 'worker.log.4', text, 10 * DAY);
+    await symlinkAged(path.join(outside, 'planted-target.txt'), path.join(logs, 'worker.log.4.gz.partial'), DAY);
+    await writeAged(logs, 'worker.log.5', text, 10 * DAY);
+    await symlinkAged(path.join(outside, 'planted-target.txt'), path.join(logs, 'worker.log.5.gz'), DAY);
+
+    const result = (await run()) as Summary;
+
+    expect(result.compressedLogs.paths).not.toContain('worker.log.4');
+    expect(result.compressedLogs.paths).not.toContain('worker.log.5');
+    expect(result.compressedLogs.errors).toEqual(
+      expect.arrayContaining([
+        'worker.log.4: worker.log.4.gz.partial is a symlink, left alone; worker.log.4 is not compressed until the link is removed',
+        'worker.log.5: worker.log.5.gz is a symlink, left alone; worker.log.5 is not compressed until the link is removed',
+      ]),
+    );
+    expect(result.skippedSymlinks.logs.paths).toEqual(expect.arrayContaining(['worker.log.4.gz.partial', 'worker.log.5.gz']));
+    expect(await readlink(path.join(logs, 'worker.log.4.gz.partial'))).toBe(path.join(outside, 'planted-target.txt'));
+    expect(await readlink(path.join(logs, 'worker.log.5.gz'))).toBe(path.join(outside, 'planted-target.txt'));
+    expect(await readFile(path.join(logs, 'worker.log.4'), 'utf8')).toBe(text);
+    expect(await readFile(path.join(logs, 'worker.log.5'), 'utf8')).toBe(text);
     expect(await readFile(path.join(outside, 'planted-target.txt'), 'utf8')).toBe('keep me');
   });
 

@@ -166,6 +166,16 @@ describe('worker runs', () => {
     await pool.close();
   });
 
+  it('fails job data without the envelope', async () => {
+    // What a script calling queue.add directly, or Bull Board's "add job", would enqueue.
+    const job = await queue.add('flaky-probe', { failTimes: 0 }, { attempts: 3, backoff: 0 });
+
+    await expect(job.waitUntilFinished(events, 20_000)).rejects.toThrow(/Job data must be \{"payload"/);
+
+    expect((await queue.getJob(String(job.id)))?.attemptsMade).toBe(1);
+    await pool.close();
+  });
+
   it('fails an unknown job name without retrying', async () => {
     const job = await queue.add('no-such-job', { payload: {}, requestedBy: 'tester' }, { attempts: 3, backoff: 0 });
 

@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { buildApp } from '../../src/server/app.js';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { healthCheckUrls } from '../../src/jobs/health/checks.js';
 import { TEST_ADMIN_TOKEN, buildTestApp, injectWithoutToken } from '../helpers/app.js';
 import { TEST_REDIS_URL, createTestDatabase, removeQueuePrefix, testConfig, uniqueName, type TestDatabase } from '../helpers/services.js';
 
@@ -49,16 +52,28 @@ describe('rate limit', () => {
 
   it('limits requests without a token by address', async () => {
     const app = await build({ RATE_LIMIT_MAX: '100', RATE_LIMIT_ANONYMOUS_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000' });
-    const anonymous = (remoteAddress: string) => injectWithoutToken(app, { method: 'GET', url: '/health', remoteAddress });
+    const anonymous = (remoteAddress: string) => injectWithoutToken(app, { method: 'GET', url: '/api/jobs', remoteAddress });
 
     const statuses: number[] = [];
     for (let i = 0; i < 4; i += 1) statuses.push((await anonymous('192.0.2.40')).statusCode);
     const invalid = await app.inject({ method: 'GET', url: '/api/jobs', headers: bearer('ssk_wrong-token-guess'), remoteAddress: '192.0.2.40' });
 
-    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect(statuses).toEqual([401, 401, 401, 429]);
     // A wrong token counts against the address too, so guessing tokens is limited.
     expect(invalid.statusCode).toBe(429);
-    expect((await anonymous('192.0.2.41')).statusCode).toBe(200);
+    expect((await anonymous('192.0.2.41')).statusCode).toBe(401);
+  });
+
+  it('leaves liveness, readiness and metrics out of the limit', async () => {
+    const app = await build({ RATE_LIMIT_MAX: '100', RATE_LIMIT_ANONYMOUS_MAX: '2', RATE_LIMIT_WINDOW_MS: '60000' });
+    for (let i = 0; i < 3; i += 1) await injectWithoutToken(app, { method: 'GET', url: '/api/jobs', remoteAddress: '127.0.0.1' });
+    expect((await injectWithoutToken(app, { method: 'GET', url: '/api/jobs', remoteAddress: '127.0.0.1' })).statusCode).toBe(429);
+
+    for (let i = 0; i < 5; i += 1) {
+      expect((await injectWithoutToken(app, { method: 'GET', url: '/health', remoteAddress: '127.0.0.1' })).statusCode).toBe(200);
+      expect((await injectWithoutToken(app, { method: 'GET', url: '/health/ready', remoteAddress: '127.0.0.1' })).statusCode).not.toBe(429);
+      expect((await injectWithoutToken(app, { method: 'GET', url: '/metrics', remoteAddress: '127.0.0.1' })).statusCode).toBe(200);
+    }
   });
 
   it('keeps its counters in Redis under the queue prefix', async () => {
@@ -89,6 +104,20 @@ describe('BASE_PATH', () => {
     expect(jobs.statusCode).toBe(200);
     expect(withQuery.statusCode).toBe(200);
     expect(health.statusCode).toBe(200);
+  });
+
+  it('gives status URLs and messages with the prefix', async () => {
+    const enqueued = await app.inject({ method: 'POST', url: '/ops/api/jobs/cache-stats' });
+    const missing = await app.inject({ method: 'GET', url: '/ops/api/no-such-route' });
+
+    expect(enqueued.statusCode).toBe(202);
+    expect(enqueued.json().statusUrl).toBe(`/ops/api/jobs/cache-stats/${enqueued.json().id}`);
+    expect((await app.inject({ method: 'GET', url: enqueued.json().statusUrl })).statusCode).toBe(200);
+    expect(missing.json().message).toBe('Route GET /ops/api/no-such-route does not exist; GET /ops/docs lists the routes');
+  });
+
+  it('checks its own /health under the prefix', () => {
+    expect(healthCheckUrls(testConfig({ BASE_PATH: '/ops', PORT: '3105' }))).toEqual(['http://127.0.0.1:3105/ops/health']);
   });
 
   it('answers 404 outside the prefix', async () => {
@@ -129,5 +158,21 @@ describe('security headers', () => {
     expect(csp).toContain("script-src 'self'");
     expect(csp).toContain("style-src 'self' https: 'unsafe-inline'");
     expect(csp).not.toContain('upgrade-insecure-requests');
+  });
+});
+
+describe('first start without tokens', () => {
+  it('warns that every route will answer 401', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const fresh = await createTestDatabase('auth_first_start');
+    const app = await buildApp({ config: testConfig({ DATABASE_URL: fresh.url, QUEUE_PREFIX: `${prefix}_first` }), logger });
+    try {
+      await app.ready();
+      expect(lines.join('')).toContain('no API token exists and SHIPSHAPE_ADMIN_TOKEN is unset');
+    } finally {
+      await app.close();
+      await fresh.drop();
+    }
   });
 });

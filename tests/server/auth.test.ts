@@ -86,6 +86,11 @@ describe('token storage', () => {
     expect(taken.json()).toMatchObject({ code: 'TOKEN_NAME_TAKEN' });
     expect(taken.json().message).toContain('deck-viewer');
     expect(reserved.statusCode).toBe(409);
+    for (const name of ['scheduler', 'api', 'anonymous']) {
+      const response = await app.inject({ method: 'POST', url: '/api/tokens', payload: { name, role: 'viewer' } });
+      expect(response.statusCode, name).toBe(409);
+      expect(response.json().message).toContain('runs no token requested');
+    }
   });
 });
 
@@ -282,6 +287,18 @@ describe('Bull Board access', () => {
     expect(response.json().message).toContain('every job of the maintenance queue requires admin');
   });
 
+  it.each([
+    ['POST', '/admin/queues/api/queues/maintenance/add', { name: 'token-cleanup', data: { dryRun: true } }, 'POST /api/jobs/:name'],
+    ['PATCH', '/admin/queues/api/queues/maintenance/job-schedulers/token-cleanup', { pattern: '*/2 * * * * *' }, 'PUT /api/schedules/:id'],
+    ['PUT', '/admin/queues/api/queues/maintenance/job-schedulers/token-cleanup/remove', undefined, 'POST /api/schedules/:id/pause'],
+  ] as const)('sends %s %s to Shipshape\'s own route', async (method, url, payload, replacement) => {
+    const response = await app.inject({ method, url, headers: basic(tokens.admin), ...(payload ? { payload } : {}) });
+
+    expect(response.statusCode).toBe(403);
+    expect(response.body).toContain(replacement);
+    expect(await app.queues.maintenance.getJobCounts('waiting', 'active')).toMatchObject({ active: 0 });
+  });
+
   it('rejects cross-site changes', async () => {
     const response = await app.inject({
       method: 'PUT',
@@ -346,6 +363,16 @@ describe('token cache and revocation', () => {
     expect((await lastUse()).last_used_at).toBeNull();
     await app.authenticator.flushLastUses();
     expect((await lastUse()).last_used_at).toBeInstanceOf(Date);
+  });
+
+  it('writes last use when the API closes', async () => {
+    const other = await buildTestApp({ config: testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix }), logger: false });
+    const token = await createToken(other, 'closing-probe', 'viewer');
+    await other.inject({ method: 'GET', url: '/api/jobs', headers: bearer(token) });
+    await other.close();
+
+    const row = await database.db.selectFrom('api_tokens').select('last_used_at').where('name', '=', 'closing-probe').executeTakeFirstOrThrow();
+    expect(row.last_used_at).toBeInstanceOf(Date);
   });
 
   it('revokes in every API process at once', async () => {

@@ -51,7 +51,7 @@ const cases: Array<[string, InjectOptions, number, string]> = [
   ['unknown time zone in a schedule update', json('PUT', '/api/schedules/token-cleanup', { tz: 'Mars/Olympus' }), 400, 'Mars/Olympus'],
   ['invalid JSON', raw('/api/jobs/token-cleanup', '{"data": {', 'application/json'), 400, 'JSON'],
   ['wrong content type', raw('/api/jobs/token-cleanup', 'data=1', 'application/x-www-form-urlencoded'), 415, 'application/x-www-form-urlencoded is not supported; send the body as application/json'],
-  ['plain text body', raw('/api/tokens', 'name=x&role=admin', 'text/plain'), 400, 'body must be object'],
+  ['plain text body', raw('/api/tokens', 'name=x&role=admin', 'text/plain'), 415, 'text/plain is not supported; send the body as application/json'],
   ['oversized body', json('POST', '/api/alerts', { severity: 'low', source: 'x', key: 'k', message: 'm', details: { blob: 'x'.repeat(70 * 1024) } }), 413, 'too large'],
   ['NUL character', json('POST', '/api/alerts', { severity: 'low', source: 'probe', key: 'k', message: 'a\u0000b' }), 400, 'NUL'],
   ['overlong string', json('POST', '/api/alerts', { severity: 'low', source: 'probe', key: 'k', message: 'm'.repeat(5000) }), 400, 'body.message'],

@@ -4,7 +4,8 @@ import { commandContext, printJson } from '../context.js';
 import { CliError, ExitCode, UsageError } from '../errors.js';
 import { jobPath } from '../job-paths.js';
 import { integerAtLeast, parseDataOption, positiveSeconds } from '../option-parsers.js';
-import { parseRunOperands } from '../payload-flags.js';
+import { ApiResponseError } from '../api-client.js';
+import { namePayloadFlags, parseRunOperands } from '../payload-flags.js';
 import { createProgressReporter } from '../progress.js';
 import { renderRunResult, runHeadline } from '../run-view.js';
 import { waitForRun } from '../wait-for-run.js';
@@ -91,9 +92,18 @@ Examples:
       const { job, data } = buildPayload(options, command.args);
       const context = commandContext(command);
 
-      const enqueued = await context.client.post<EnqueuedRun>(jobPath(job), {
-        body: { data, ...(options.delay !== undefined ? { delay: options.delay } : {}) },
-      });
+      let enqueued: EnqueuedRun;
+      try {
+        enqueued = await context.client.post<EnqueuedRun>(jobPath(job), {
+          body: { data, ...(options.delay !== undefined ? { delay: options.delay } : {}) },
+        });
+      } catch (error) {
+        // Payload problems name the flags the operator typed, not the API's data.* fields.
+        if (error instanceof ApiResponseError && error.body?.code === 'INVALID_PAYLOAD' && !options.data) {
+          throw new ApiResponseError(error.status, namePayloadFlags(error.message), error.body);
+        }
+        throw error;
+      }
 
       const wait = options.wait ?? process.stdout.isTTY === true;
       if (!wait) {
@@ -108,6 +118,7 @@ Examples:
         run = await waitForRun(context.client, enqueued.name, enqueued.id, {
           timeoutMs: options.timeout * 1000,
           onUpdate: (update) => reporter.update(update),
+          onPollFailure: (message) => process.stderr.write(`\nwarning: ${message}\n`),
         });
       } finally {
         reporter.finish();

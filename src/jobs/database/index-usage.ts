@@ -1,21 +1,8 @@
 import { Type } from '@sinclair/typebox';
-import { sql, type Kysely } from 'kysely';
-import type { Database } from '../../db/schema.js';
 import { defineJob } from '../contract.js';
 import { findDuplicateIndexes, findInvalidIndexes, findUnusedIndexes } from './index-report.js';
 import { withReportSession } from './maintenance-session.js';
-
-/**
- * Since when the scan counts count: the last statistics reset of this
- * database, or the server start when they were never reset.
- */
-export async function statisticsSince(db: Kysely<Database>): Promise<string | null> {
-  const { rows } = await sql<{ since: Date | null }>`
-    select coalesce(stats_reset, pg_postmaster_start_time()) as since
-      from pg_stat_database where datname = current_database()
-  `.execute(db);
-  return rows[0]?.since ? new Date(rows[0].since).toISOString() : null;
-}
+import { readStatisticsAge } from './statistics-age.js';
 
 /** The runbook's "Check index usage", with duplicates and invalid indexes. Changes nothing. */
 export const indexUsage = defineJob({
@@ -31,8 +18,10 @@ export const indexUsage = defineJob({
       const unused = await findUnusedIndexes(db);
       const duplicates = await findDuplicateIndexes(db);
       const invalid = await findInvalidIndexes(db);
+      const statistics = await readStatisticsAge(db);
       return {
-        statisticsSince: await statisticsSince(db),
+        statisticsSince: statistics.since,
+        statistics: { ...statistics },
         unused: unused.map((row) => ({ ...row })),
         duplicates: duplicates.map((set) => ({ ...set })),
         invalid: invalid.map((row) => ({ ...row })),

@@ -4,12 +4,13 @@ import { defineJob, type JobContext, type JobSummary } from '../contract.js';
 import { endpointFigures } from '../performance/latency-report.js';
 import { resourceUtilization } from '../performance/resource-report.js';
 import { findBloatedIndexes, findDuplicateIndexes, findInvalidIndexes, findUnusedIndexes } from './index-report.js';
-import { statisticsSince } from './index-usage.js';
+import { findForeignKeyCovers, planIndexDrops } from './index-drops.js';
 import { withReportSession, type PinnedConnection } from './maintenance-session.js';
 import { recommend } from './recommendations.js';
 import { findVacuumCandidates, readIndexSizes, readTableSizes } from './size-report.js';
 import { readSlowQueries } from './slow-query-report.js';
 import { SlowQueryFields } from './slow-queries.js';
+import { readStatisticsAge, statisticsTooYoung } from './statistics-age.js';
 
 /** Indexes smaller than this are never worth a REINDEX recommendation. */
 const BLOAT_MIN_BYTES = 1_048_576;
@@ -46,13 +47,18 @@ async function analyze(context: JobContext, db: PinnedConnection, payload: { lim
   const duplicates = await findDuplicateIndexes(db);
   const invalid = await findInvalidIndexes(db);
   const bloated = await findBloatedIndexes(db, { minBytes: BLOAT_MIN_BYTES, ratio: BLOAT_RATIO });
+  const statistics = await readStatisticsAge(db);
+  const plan = planIndexDrops(
+    { unused, duplicates, covers: await findForeignKeyCovers(db) },
+    { statisticsDays: statistics.days, minStatisticsDays: context.config.INDEX_STATS_MIN_DAYS, minDropBytes: context.config.INDEX_DROP_MIN_BYTES },
+  );
   await context.progress(60);
 
   const tables = await readTableSizes(db, SIZE_LIMIT);
   const indexes = await readIndexSizes(db, SIZE_LIMIT);
   const vacuum = await findVacuumCandidates(db);
 
-  const recommendations = recommend({ unused, duplicates, invalid, bloated, vacuum });
+  const recommendations = recommend({ drops: plan.drops, invalid, bloated, vacuum });
   const service = await serviceSections(context);
   const overThreshold = service.resources.filter((figure) => figure.status === 'over').map((figure) => figure.resource);
   await context.log(
@@ -64,8 +70,12 @@ async function analyze(context: JobContext, db: PinnedConnection, payload: { lim
   return {
     slowQueries,
     indexes: {
-      statisticsSince: await statisticsSince(db),
-      unused: unused.map((row) => ({ ...row })),
+      statisticsSince: statistics.since,
+      statistics: { ...statistics },
+      // Why no unused index has a DROP recommendation this run; null when the statistics are old enough.
+      unusedDropsWithheld: statisticsTooYoung(statistics, context.config.INDEX_STATS_MIN_DAYS),
+      unused: plan.unused.map((row) => ({ ...row })),
+      keptForForeignKeys: plan.keptForForeignKeys.map((row) => ({ ...row })),
       duplicates: duplicates.map((set) => ({ ...set })),
       invalid: invalid.map((row) => ({ ...row })),
       bloated: bloated.map((row) => ({ ...row })),

@@ -1,5 +1,6 @@
 import { qualifiedName } from './catalog.js';
-import { dropIndexStatement, reindexStatement, type BloatedIndex, type DuplicateSet, type IndexRow, type InvalidIndex } from './index-report.js';
+import type { PlannedDrop } from './index-drops.js';
+import { dropIndexStatement, reindexStatement, type BloatedIndex, type InvalidIndex } from './index-report.js';
 import type { VacuumCandidate } from './size-report.js';
 
 /*
@@ -17,9 +18,10 @@ export interface Recommendation {
 
 const mebibytes = (bytes: number) => `${Math.round((bytes / 1_048_576) * 10) / 10} MiB`;
 
+/** Builds the recommendations: invalid indexes, then the drops of planIndexDrops, then REINDEX and VACUUM ANALYZE. */
 export function recommend(findings: {
-  unused: readonly IndexRow[];
-  duplicates: readonly DuplicateSet[];
+  /** Duplicate and unused indexes to drop, from planIndexDrops. */
+  drops: readonly PlannedDrop[];
   invalid: readonly InvalidIndex[];
   bloated: readonly BloatedIndex[];
   vacuum: readonly VacuumCandidate[];
@@ -36,12 +38,7 @@ export function recommend(findings: {
   for (const row of findings.invalid) {
     drop(row.schema, row.index, row.reindexLeftover ? 'invalid leftover of a failed REINDEX CONCURRENTLY' : 'invalid index left by a failed CREATE INDEX CONCURRENTLY');
   }
-  for (const set of findings.duplicates) {
-    for (const index of set.redundant) drop(set.schema, index, `duplicates ${qualifiedName(set.schema, set.keep)}`);
-  }
-  for (const row of findings.unused) {
-    drop(row.schema, row.index, `never scanned since the statistics were reset (${mebibytes(row.bytes)})`);
-  }
+  for (const row of findings.drops) drop(row.schema, row.index, row.reason);
   for (const row of findings.bloated) {
     const target = qualifiedName(row.schema, row.index);
     if (dropping.has(target)) continue;

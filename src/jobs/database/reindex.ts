@@ -3,7 +3,7 @@ import { UnrecoverableError } from 'bullmq';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../db/schema.js';
 import { defineJob, type JobContext } from '../contract.js';
-import { IndexName, INDEX_KINDS, qualifiedName, resolveRelations, RUNBOOK_REINDEX_TABLES, TABLE_KINDS, TableName, unknownTablesMessage } from './catalog.js';
+import { IndexName, INDEX_KINDS, qualifiedName, relationProblems, resolveRelations, RUNBOOK_REINDEX_TABLES, TABLE_KINDS, TableName } from './catalog.js';
 import { dropIndexStatement, findInvalidIndexes, reindexStatement, type InvalidIndex } from './index-report.js';
 import { runStatement, withUpkeepSession, type PinnedConnection, type StatementResult } from './maintenance-session.js';
 import { checkAborted, failOnErrors, logResult, resultJson } from './upkeep-run.js';
@@ -43,12 +43,10 @@ interface IndexTarget {
 async function payloadProblems(db: Kysely<Database>, payload: { tables?: string[]; indexes?: string[] }): Promise<string[]> {
   const problems: string[] = [];
   if (payload.tables) {
-    const { missing } = await resolveRelations(db, payload.tables, TABLE_KINDS);
-    if (missing.length > 0) problems.push(unknownTablesMessage('data.tables', missing));
+    problems.push(...relationProblems('data.tables', await resolveRelations(db, payload.tables, TABLE_KINDS)));
   }
   if (payload.indexes) {
-    const { missing } = await resolveRelations(db, payload.indexes, INDEX_KINDS);
-    if (missing.length > 0) problems.push(unknownTablesMessage('data.indexes', missing, 'index'));
+    problems.push(...relationProblems('data.indexes', await resolveRelations(db, payload.indexes, INDEX_KINDS), 'index'));
   }
   return problems;
 }

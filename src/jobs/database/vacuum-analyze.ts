@@ -3,7 +3,7 @@ import { UnrecoverableError } from 'bullmq';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.js';
 import { defineJob } from '../contract.js';
-import { qualifiedName, resolveRelations, RUNBOOK_VACUUM_TABLES, TABLE_KINDS, TableName, unknownTablesMessage } from './catalog.js';
+import { qualifiedName, relationProblems, resolveRelations, RUNBOOK_VACUUM_TABLES, TABLE_KINDS, TableName } from './catalog.js';
 import { runStatement, withUpkeepSession, type StatementResult } from './maintenance-session.js';
 import { checkAborted, failOnErrors, logResult, resultJson } from './upkeep-run.js';
 
@@ -23,8 +23,7 @@ const Payload = Type.Object(
 
 async function missingTables(db: Kysely<Database>, tables: readonly string[] | undefined): Promise<string[]> {
   if (!tables) return [];
-  const { missing } = await resolveRelations(db, tables, TABLE_KINDS);
-  return missing.length > 0 ? [unknownTablesMessage('data.tables', missing)] : [];
+  return relationProblems('data.tables', await resolveRelations(db, tables, TABLE_KINDS));
 }
 
 /**

@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import type { Config } from '../../config.js';
 import type { Db } from '../../db/database.js';
 import type { Mailer } from '../email/mailer.js';
-import { withTimeout } from './timeout.js';
+import { CheckTimeoutError, withTimeout } from './timeout.js';
 import { errorMessage, roundMs, worstStatus, type CheckObject, type ComponentResult, type HealthStatus } from './types.js';
 
 /*
@@ -20,14 +20,14 @@ export interface CheckDependencies {
   mailer: Mailer;
 }
 
-/** Returns the URLs the api check requests: HEALTH_CHECK_URLS, or the API's own /health. */
+/** Returns the URLs the api check requests: HEALTH_CHECK_URLS, or the API's own /health under BASE_PATH. */
 export function healthCheckUrls(config: Config): string[] {
   const configured = config.HEALTH_CHECK_URLS.split(',').map((url) => url.trim()).filter(Boolean);
   if (configured.length > 0) return configured;
   // An API listening on every interface is reached on the loopback address.
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
   const hostPart = host.includes(':') ? `[${host}]` : host;
-  return [`http://${hostPart}:${config.PORT}/health`];
+  return [`http://${hostPart}:${config.PORT}${config.BASE_PATH}/health`];
 }
 
 function failed(component: string, measurement: string, time: string, error: unknown): ComponentResult {
@@ -57,8 +57,18 @@ async function checkUrl(url: string, timeoutMs: number): Promise<CheckObject> {
     if (statusCode >= 200 && statusCode < 300) return { ...base, status: 'pass' };
     return { ...base, status: 'fail', output: `GET ${url} returned HTTP ${statusCode}` };
   } catch (error) {
-    return { measurement: 'responseTime', componentId: url, status: 'fail', time, output: errorMessage(error) };
+    return { measurement: 'responseTime', componentId: url, status: 'fail', time, output: urlFailure(url, error) };
   }
+}
+
+/** Describes a failed request with its URL and the network reason, such as ECONNREFUSED, that fetch keeps in `cause`. */
+function urlFailure(url: string, error: unknown): string {
+  if (error instanceof CheckTimeoutError) return errorMessage(error);
+  const cause = error instanceof Error ? (error.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
+  let reason: string | null = null;
+  if (typeof cause?.code === 'string') reason = cause.code;
+  else if (typeof cause?.message === 'string') reason = cause.message;
+  return `GET ${url} failed: ${errorMessage(error)}${reason ? ` (${reason})` : ''}`;
 }
 
 /** Requests each URL in parallel; any that fails or times out fails the component. */

@@ -1,6 +1,17 @@
 import { Type } from '@sinclair/typebox';
-import { defineJob } from '../contract.js';
+import { defineJob, type JobSummary } from '../contract.js';
 import { runHealthCheck } from './run-health-check.js';
+
+const SCHEDULER = 'scheduler';
+
+/** Lists the components whose result in this run is fail, each with its problem. */
+export function failingComponents(summary: JobSummary): string[] {
+  const observed = (summary.observed ?? {}) as Record<string, string>;
+  const problems = (summary.problems ?? {}) as Record<string, string>;
+  return Object.entries(observed)
+    .filter(([, status]) => status === 'fail')
+    .map(([component]) => `${component}: ${problems[component] ?? 'failed'}`);
+}
 
 export const healthCheck = defineJob({
   name: 'health-check',
@@ -15,7 +26,7 @@ export const healthCheck = defineJob({
   // maintenance_logs row per run would only bury the other jobs' rows.
   logRuns: false,
   async run(context) {
-    return runHealthCheck({
+    const summary = await runHealthCheck({
       db: context.db,
       redis: context.redis,
       mailer: context.mailer,
@@ -23,5 +34,12 @@ export const healthCheck = defineJob({
       logger: context.logger,
       emailQueue: context.queues.email,
     });
+    // A run someone requested (health:check-all, the daily script) fails when a component
+    // fails, so its exit code shows it. Calendar runs complete: their record is the state and the alerts.
+    if (context.job.requestedBy !== SCHEDULER) {
+      const failing = failingComponents(summary);
+      if (failing.length > 0) throw new Error(`health check failed: ${failing.join('; ')}`);
+    }
+    return summary;
   },
 });

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Type } from '@sinclair/typebox';
 import type { Config } from '../../config.js';
 import { defineJob, type JsonValue } from '../contract.js';
+import { updateDependencyAlerts } from './dependency-alerts.js';
 
 /*
  * dependency-audit: `npm audit --json` and `npm outdated --json` in the
@@ -14,7 +15,9 @@ import { defineJob, type JsonValue } from '../contract.js';
  * npm talks to NPM_REGISTRY when it is set (passed as npm_config_registry),
  * otherwise to the registry npm's own configuration names. A registry that
  * cannot be reached, a missing lockfile or a timeout is reported in the
- * summary. The job still succeeds, because running it again at once would not help.
+ * summary's `problems` and raises a medium alert. The job still succeeds,
+ * because running it again at once would not help. Critical and high
+ * vulnerabilities raise a high alert; see dependency-alerts.ts.
  */
 
 /** The folder with Shipshape's package.json: three levels above src/jobs/security. */
@@ -197,10 +200,19 @@ export const dependencyAudit = defineJob({
     for (const [command, part] of [['npm audit', audit], ['npm outdated', outdated]] as const) {
       if (!part.ok) context.logger.warn({ folder, command, error: part.error }, 'npm command failed; reported in the summary');
     }
+    const alerts = await updateDependencyAlerts(context, folder, audit, outdated);
     context.logger.info(
       { folder, auditOk: audit.ok, vulnerabilities: audit.total ?? null, outdatedOk: outdated.ok, nonBreaking: Array.isArray(outdated.nonBreaking) ? outdated.nonBreaking.length : null },
       'dependency audit finished',
     );
-    return { folder, registry: config.NPM_REGISTRY ?? null, audit, outdated };
+    return {
+      folder,
+      registry: config.NPM_REGISTRY ?? null,
+      problems: alerts.problems,
+      alertsRaised: alerts.raised,
+      alertsResolved: alerts.resolved,
+      audit,
+      outdated,
+    };
   },
 });

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { lstat, open, rename, stat, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -52,14 +52,31 @@ async function realDirectoryOrNull(logDir: string, report: CategoryReport): Prom
   }
 }
 
+/** Throws when `name` is a symlink, naming the log that is therefore not compressed. */
+async function rejectSymlink(name: string, source: string): Promise<void> {
+  const stats = await lstat(name).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (stats?.isSymbolicLink()) {
+    throw new Error(`${path.basename(name)} is a symlink, left alone; ${path.basename(source)} is not compressed until the link is removed`);
+  }
+}
+
 /** Replaces `source` with `source.gz`, keeping its modification time; returns the compressed size. */
 async function gzipFile(source: string, mtimeMs: number): Promise<number> {
   const target = `${source}.gz`;
   const partial = `${target}.partial`;
 
+  // A symlink at either name is left in place and this log is not compressed,
+  // because the walk lists the link under skippedSymlinks, and removing it (or
+  // renaming over it) would change a link the report lists as left alone.
+  await rejectSymlink(partial, source);
+  await rejectSymlink(target, source);
+
   // A partial file left by a killed run is removed first. Then 'wx' (O_CREAT | O_EXCL)
-  // refuses any name that exists, a symlink planted there included, so the
-  // write can never follow a link out of the folder.
+  // refuses any name that exists, a symlink created after the check above
+  // included, so the write can never follow a link out of the folder.
   await unlink(partial).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'ENOENT') throw error;
   });

@@ -2,6 +2,7 @@ import helmet from '@fastify/helmet';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../../config.js';
+import type { Db } from '../../db/database.js';
 import type { Logger } from '../../logger.js';
 import { BULL_BOARD_PATH } from '../bull-board.js';
 import { ApiError } from '../errors.js';
@@ -86,6 +87,18 @@ export function callerName(request: FastifyRequest): string {
   return request.principal?.name ?? 'anonymous';
 }
 
+/** Logs a warning when no token can reach the API, so a first start without SHIPSHAPE_ADMIN_TOKEN explains its 401s. */
+async function warnWithoutTokens(db: Db, logger: Logger): Promise<void> {
+  try {
+    const row = await db.selectFrom('api_tokens').select((eb) => eb.fn.countAll<number>().as('count')).where('revoked_at', 'is', null).executeTakeFirst();
+    if (Number(row?.count ?? 0) === 0) {
+      logger.warn('no API token exists and SHIPSHAPE_ADMIN_TOKEN is unset, so every route but /health returns 401; start once with SHIPSHAPE_ADMIN_TOKEN set and create tokens with it');
+    }
+  } catch (error) {
+    logger.debug({ err: error }, 'could not count API tokens at start');
+  }
+}
+
 function problemOf(credentials: Credentials): string | null {
   if (credentials.kind === 'none') return null;
   if (credentials.kind === 'malformed') return credentials.reason;
@@ -130,8 +143,11 @@ export const authPlugin = fp<{ config: Config }>(
       const logger = app.log as Logger;
       authenticator = new TokenAuthenticator({ db: app.db, logger, bootstrapToken: config.SHIPSHAPE_ADMIN_TOKEN });
       stopListening = await listenForRevocations(app.redis, channel, authenticator, logger);
+      if (!config.SHIPSHAPE_ADMIN_TOKEN) await warnWithoutTokens(app.db, logger);
     });
-    app.addHook('onClose', async () => {
+    // preClose runs before any onClose hook, so the last use of tokens is written while the
+    // database pool, which the resources plugin closes in its onClose hook, is still open.
+    app.addHook('preClose', async () => {
       stopListening?.();
       await authenticator?.close();
     });

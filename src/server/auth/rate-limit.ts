@@ -50,6 +50,13 @@ function createStore(getRedis: () => Redis, namespace: string) {
   };
 }
 
+const PROBE_ROUTES = new Set(['/health', '/health/ready', '/metrics']);
+
+/** Returns true for the liveness, readiness and metrics routes, which the rate limit leaves alone. */
+export function isProbeRoute(request: FastifyRequest): boolean {
+  return request.method === 'GET' && PROBE_ROUTES.has(request.routeOptions.url ?? '');
+}
+
 /** Returns the rate limit key: the token's name when the request carries a valid token, else the client address. */
 export function rateLimitKey(request: FastifyRequest): string {
   return request.principal ? `token:${request.principal.name}` : `ip:${request.ip}`;
@@ -68,6 +75,9 @@ export async function registerRateLimit(app: FastifyInstance, config: Config): P
     timeWindow: config.RATE_LIMIT_WINDOW_MS,
     max: (request) => (request.principal ? config.RATE_LIMIT_MAX : config.RATE_LIMIT_ANONYMOUS_MAX),
     keyGenerator: rateLimitKey,
+    // Liveness, readiness and metrics stay reachable for probes and scrapers, even from an
+    // address that has spent its limit on wrong tokens. They read no request body and run no job.
+    allowList: (request) => isProbeRoute(request),
     store: createStore(() => app.redis, `${config.QUEUE_PREFIX}:rate-limit:`),
     // A Redis error lets the request through, for the reason given at createStore.
     skipOnError: true,

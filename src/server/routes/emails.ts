@@ -70,7 +70,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
         // The row is committed: a 5xx now would make the client queue the message twice.
         request.log.warn({ err: error, emailId: id }, 'email stays pending: enqueueing its send job failed; process-email-queue sends it');
       }
-      return reply.code(202).send({ id, status: 'pending', statusUrl: `/api/emails/${id}`, jobId: sendJobId(id) });
+      return reply.code(202).send({ id, status: 'pending', statusUrl: `${app.config.BASE_PATH}/api/emails/${id}`, jobId: sendJobId(id) });
     },
   );
 

@@ -162,7 +162,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
         name: definition.name,
         queue: definition.queue,
         state: body.delay ? 'delayed' : 'waiting',
-        statusUrl: `/api/jobs/${definition.name}/${id}`,
+        statusUrl: `${app.config.BASE_PATH}/api/jobs/${definition.name}/${id}`,
       });
     },
   );

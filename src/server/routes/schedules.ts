@@ -240,7 +240,7 @@ export const scheduleRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const job = await app.queues[queueName].add(entry.job, data);
       const id = String(job.id);
       request.log.info({ jobName: entry.job, jobId: id, queue: queueName, requestedBy: data.requestedBy }, 'scheduled job run requested');
-      return reply.code(202).send({ id, name: entry.job, queue: queueName, state: 'waiting', statusUrl: `/api/jobs/${entry.job}/${id}` });
+      return reply.code(202).send({ id, name: entry.job, queue: queueName, state: 'waiting', statusUrl: `${app.config.BASE_PATH}/api/jobs/${entry.job}/${id}` });
     },
   );
 

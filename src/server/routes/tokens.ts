@@ -4,6 +4,9 @@ import { roles } from '../auth/roles.js';
 import { BOOTSTRAP_TOKEN_NAME, TOKEN_NAME_PATTERN, TokenNameTakenError, createToken, listTokens, revokeToken, type TokenRecord } from '../auth/token-store.js';
 import { ApiError } from '../errors.js';
 
+// Names maintenance_logs.performed_by uses for runs without a token, which a token must not share.
+const RESERVED_NAMES = ['scheduler', 'anonymous', 'unknown', 'api'];
+
 const TokenName = Type.String({
   pattern: TOKEN_NAME_PATTERN,
   maxLength: 64,
@@ -59,6 +62,9 @@ export const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { name, role } = request.body;
       if (name === BOOTSTRAP_TOKEN_NAME) {
         throw new ApiError('TOKEN_NAME_TAKEN', `"${BOOTSTRAP_TOKEN_NAME}" is the name of SHIPSHAPE_ADMIN_TOKEN; choose another name`);
+      }
+      if (RESERVED_NAMES.includes(name)) {
+        throw new ApiError('TOKEN_NAME_TAKEN', `"${name}" is what Shipshape records for runs no token requested; choose another name`);
       }
       try {
         const { token, record } = await createToken(app.db, { name, role, createdBy: callerName(request) });
