@@ -261,7 +261,7 @@ export interface ScheduleOverridesTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
-export type ScheduleChangeAction = 'update' | 'pause' | 'resume';
+export type ScheduleChangeAction = 'update' | 'pause' | 'resume' | 'reset';
 
 export interface ScheduleHistoryTable {
   id: Generated<number>;

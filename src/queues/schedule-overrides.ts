@@ -41,6 +41,24 @@ export async function findOverride(db: Db, id: string): Promise<ScheduleOverride
   return db.selectFrom('schedule_overrides').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/**
+ * Removes the override of schedule `id`, so the calendar's default applies
+ * again, and records the reset in schedule_history. Returns the removed row,
+ * or null when there was none and nothing changed.
+ */
+export async function removeOverride(db: Db, id: string, changedBy: string): Promise<ScheduleOverride | null> {
+  return db.transaction().execute(async (trx) => {
+    const current = await trx.selectFrom('schedule_overrides').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+    if (!current) return null;
+    await trx.deleteFrom('schedule_overrides').where('id', '=', id).execute();
+    await trx
+      .insertInto('schedule_history')
+      .values({ schedule_id: id, action: 'reset', changed_by: changedBy, before: JSON.stringify(snapshot(current)), after: null })
+      .execute();
+    return current;
+  });
+}
+
 /** A change request: a pattern clears the interval and the reverse; unset fields keep their value. */
 export interface OverrideChange {
   pattern?: string;

@@ -89,6 +89,23 @@ describe('PUT /api/schedules/:id', () => {
     });
   });
 
+  it('resets an override to the calendar default', async () => {
+    await app.inject({ method: 'PUT', url: '/api/schedules/security-audit', payload: { pattern: '0 7 15 * *', tz: 'Europe/Oslo' } });
+    expect(await scheduler(app, 'security-audit')).toMatchObject({ pattern: '0 7 15 * *', tz: 'Europe/Oslo' });
+
+    const reset = await app.inject({ method: 'POST', url: '/api/schedules/security-audit/reset' });
+
+    expect(reset.statusCode, reset.body).toBe(200);
+    expect(reset.json()).toMatchObject({ pattern: '0 8 15 * *', tz: 'UTC', override: null });
+    expect(await scheduler(app, 'security-audit')).toMatchObject({ pattern: '0 8 15 * *', tz: 'UTC' });
+    const history = (await app.inject({ method: 'GET', url: '/api/schedules/security-audit/history' })).json();
+    expect(history[0]).toMatchObject({ action: 'reset', before: { pattern: '0 7 15 * *', tz: 'Europe/Oslo' }, after: null });
+
+    const again = await app.inject({ method: 'POST', url: '/api/schedules/security-audit/reset' });
+    expect(again.statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/api/schedules/security-audit/history' })).json()).toHaveLength(history.length);
+  });
+
   it('switches a pattern schedule to an interval', async () => {
     const response = await app.inject({ method: 'PUT', url: '/api/schedules/process-email-queue', payload: { every: 600_000 } });
 

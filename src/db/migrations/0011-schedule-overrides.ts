@@ -20,11 +20,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .createTable('schedule_history')
     .addColumn('id', 'bigint', (col) => col.primaryKey().generatedAlwaysAsIdentity())
     .addColumn('schedule_id', 'text', (col) => col.notNull())
-    .addColumn('action', 'text', (col) => col.notNull().check(sql`action in ('update', 'pause', 'resume')`))
+    .addColumn('action', 'text', (col) => col.notNull().check(sql`action in ('update', 'pause', 'resume', 'reset')`))
     .addColumn('changed_by', 'text', (col) => col.notNull())
     .addColumn('changed_at', 'timestamptz', (col) => col.notNull().defaultTo(sql`now()`))
     .addColumn('before', 'jsonb')
-    .addColumn('after', 'jsonb', (col) => col.notNull())
+    // Null after a reset, which removes the override.
+    .addColumn('after', 'jsonb')
     .execute();
   await db.schema.createIndex('schedule_history_schedule_idx').on('schedule_history').columns(['schedule_id', 'id']).execute();
 }

@@ -5,6 +5,7 @@ import { readSkipCounts, scheduleKeys, withSyncLock } from '../../queues/schedul
 import {
   changeOverride,
   effectiveSchedule,
+  removeOverride,
   findOverride,
   loadOverrides,
   type OverrideChange,
@@ -202,6 +203,32 @@ export const scheduleRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     );
   }
+
+  app.post(
+    '/api/schedules/:id/reset',
+    {
+      preHandler: requireRedis,
+      config: { role: 'admin' },
+      schema: {
+        summary: "Remove a schedule's override, so the calendar's default applies again",
+        tags: ['schedules'],
+        params: ScheduleParams,
+        response: { 200: Schedule },
+      },
+    },
+    async (request) => {
+      const entry = findEntry(request.params.id);
+      const changedBy = callerName(request);
+      const queue = app.queues[app.registry.queueOf(entry.job)];
+      await withSyncLock(app.redis, app.config.QUEUE_PREFIX, async () => {
+        const removed = await removeOverride(app.db, entry.job, changedBy);
+        if (!removed) return;
+        await applySchedule({ queue, entry, schedule: effectiveSchedule(entry), logger: app.log as Logger });
+        app.log.info({ scheduler: entry.job, action: 'reset', changedBy, before: removed }, 'schedule reset to the calendar default');
+      });
+      return readSchedule(app, entry);
+    },
+  );
 
   app.post(
     '/api/schedules/:id/run',
