@@ -474,9 +474,18 @@ function describeValue(variable: string, value: string | undefined): string {
   return JSON.stringify(value);
 }
 
-/** Hides the password of a URL even when the rest of it does not parse. */
+/**
+ * Hides the password of a URL even when the rest of it does not parse, such as
+ * `postgres//user:secret@host` with its colon missing: everything between the
+ * user name's colon and the last `@` is hidden.
+ */
 function redactUrlText(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+  const at = value.lastIndexOf('@');
+  if (at === -1) return value;
+  const start = value.lastIndexOf('/', at) + 1;
+  const colon = value.indexOf(':', start);
+  if (colon === -1 || colon > at) return value;
+  return `${value.slice(0, colon + 1)}***${value.slice(at)}`;
 }
 
 function describeError(error: AjvError, env: NodeJS.ProcessEnv): string {

@@ -52,6 +52,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DATABASE_URL: 'mysql://admin:hunter2@db/app' })).not.toThrow(/hunter2/);
   });
 
+  it.each([
+    ['postgres//admin:hunter2@db/app', 'postgres//admin:***@db/app'],
+    ['admin:hunter2@db', 'admin:***@db'],
+    ['postgres:/admin:hunter2@db', 'postgres:/admin:***@db'],
+  ])('hides the password of the malformed URL %s', (url, shown) => {
+    expect(() => loadConfig({ DATABASE_URL: url })).toThrow(shown);
+    expect(() => loadConfig({ DATABASE_URL: url })).not.toThrow(/hunter2/);
+  });
+
   it('names every invalid variable at once', () => {
     expect(() => loadConfig({ PORT: 'x', LOG_LEVEL: 'loud' })).toThrow(/PORT[\s\S]*LOG_LEVEL|LOG_LEVEL[\s\S]*PORT/);
   });

@@ -38,6 +38,8 @@ const migrationProvider: MigrationProvider = {
 
 const DUPLICATE_DATABASE = '42P04';
 const UNIQUE_VIOLATION = '23505';
+const INVALID_PASSWORD = '28P01';
+const INVALID_AUTHORIZATION = '28000';
 
 /**
  * Creates the database named in `url` when it does not exist, connecting to the
@@ -56,6 +58,11 @@ export async function ensureDatabase(url: string): Promise<boolean> {
     await client.connect();
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
+    const code = (error as { code?: unknown }).code;
+    // The server answered but refused the login: the credentials are wrong, not the server down.
+    if (code === INVALID_PASSWORD || code === INVALID_AUTHORIZATION) {
+      throw new Error(`PostgreSQL at ${redactUrl(url)} rejected the login (${reason}); check the user and password in DATABASE_URL`, { cause: error });
+    }
     throw new Error(`PostgreSQL at ${redactUrl(url)} is unreachable (${reason}); start PostgreSQL or set DATABASE_URL`, {
       cause: error,
     });
