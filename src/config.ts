@@ -105,13 +105,13 @@ export const ConfigSchema = Type.Object({
     default: 7,
     minimum: 1,
     maximum: 3650,
-    description: 'Completed daily and manual backups kept (newest first); pre-restore backups are counted apart with the same limit',
+    description: 'Daily and manual backups kept (newest first), not counting failed ones or ones that failed verification or test restore; pre-restore backups are counted apart with the same limit',
   }),
   BACKUP_KEEP_MONTHLY: Type.Integer({
     default: 12,
     minimum: 1,
     maximum: 1200,
-    description: 'Completed monthly backups (from full-backup) kept, newest first',
+    description: 'Monthly backups (from full-backup) kept, newest first, not counting failed ones or ones that failed verification or test restore',
   }),
   BACKUP_SIZE_TOLERANCE: Type.Number({
     default: 0.5,
@@ -125,6 +125,18 @@ export const ConfigSchema = Type.Object({
     minimum: 1,
     maximum: 8760,
     description: 'verify-backup fails when the newest daily or manual backup started longer ago than this',
+  }),
+  RESTORE_TIMEOUT_MS: Type.Integer({
+    default: 4 * 3_600_000,
+    minimum: 1000,
+    maximum: 7 * 86_400_000,
+    description: 'restore-db kills psql and pg_restore and fails when loading a backup takes longer than this, in milliseconds',
+  }),
+  RESTORE_LOCK_TIMEOUT_MS: Type.Integer({
+    default: 30_000,
+    minimum: 100,
+    maximum: 3_600_000,
+    description: "restore-db's lock_timeout, in milliseconds, for the TRUNCATE of the platform tables; the restore fails when another session holds a lock longer",
   }),
   PG_BIN_DIR: Type.Optional(
     Type.String({ minLength: 1, description: 'Folder of pg_dump, pg_restore and psql; unset searches PATH' }),

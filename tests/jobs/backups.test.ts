@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
@@ -15,7 +15,8 @@ import { seedDatabase, type SeedCounts } from '../../src/db/seed.js';
 import { applyRetention, INTERRUPTED_ERROR } from '../../src/jobs/backups/backup-records.js';
 import { PARTIAL_SUFFIX } from '../../src/jobs/backups/backup-files.js';
 import { planRestore, restoreOverLive } from '../../src/jobs/backups/live-restore.js';
-import { pgEnvironment, versionMismatch } from '../../src/jobs/backups/pg-tools.js';
+import { pgEnvironment, runProgram, versionMismatch } from '../../src/jobs/backups/pg-tools.js';
+import { verifyBackupFile } from '../../src/jobs/backups/verify.js';
 import { REDACTED, redactConfig } from '../../src/jobs/backups/redact-config.js';
 import { jobDefinitions } from '../../src/jobs/registry.js';
 import { calendar } from '../../src/queues/calendar.js';
@@ -65,6 +66,32 @@ async function platformCounts(tables: string[]): Promise<Record<string, number>>
   return counts;
 }
 
+async function readOnlyState() {
+  const settings = await database.db.selectFrom('platform_settings').select('read_only').executeTakeFirstOrThrow();
+  const client = new pg.Client({ ...connectionSettings(database.url), application_name: 'test-read-only-check' });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ default_transaction_read_only: string }>('show default_transaction_read_only');
+    return { flag: settings.read_only, newConnection: rows[0]!.default_transaction_read_only };
+  } finally {
+    await client.end();
+  }
+}
+
+/** Opens a session that holds ACCESS SHARE on `table`, which blocks a TRUNCATE. Its application_name keeps restore-db from ending it. */
+async function holdTableLock(table: string) {
+  const holder = new pg.Client({ ...connectionSettings(database.url), application_name: 'shipshape-test-lock-holder' });
+  await holder.connect();
+  await holder.query('begin');
+  await holder.query(`lock table ${pg.escapeIdentifier(table)} in access share mode`);
+  return {
+    release: async () => {
+      await holder.query('rollback').catch(() => undefined);
+      await holder.end().catch(() => undefined);
+    },
+  };
+}
+
 async function openAlert(key: string) {
   return database.db.selectFrom('alerts').selectAll().where('dedup_key', '=', key).executeTakeFirst();
 }
@@ -84,6 +111,7 @@ beforeAll(async () => {
     BACKUP_DIR: backupDir,
     STORAGE_DIR: storageDir,
     SMTP_URL: `smtp://mailer:${SMTP_SECRET}@127.0.0.1:2525`,
+    RESTORE_LOCK_TIMEOUT_MS: '2000',
   });
   app = await buildTestApp({ config, logger: false });
   workers = await startTestWorkers({ db: database.db, config, servedQueues: ['backups'], definitions: jobDefinitions });
@@ -114,6 +142,7 @@ describe('backup, verify, test-restore', () => {
     expect(await sha256(path)).toBe(result.sha256);
     expect((await readFile(path)).length).toBe(result.sizeBytes);
     expect((await readFile(path)).subarray(0, 5).toString()).toBe('PGDMP');
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
     for (const [table, count] of Object.entries(seeded)) expect(result.rowCounts[table], table).toBe(count);
     expect(result.rowCounts).not.toHaveProperty('maintenance_logs');
     expect(result.rowCounts).not.toHaveProperty('backups');
@@ -222,6 +251,33 @@ describe('verify-backup failures', () => {
     const result = await run('verify-backup');
     expect(result).toMatchObject({ backupId: backup.id, verified: true });
     expect(result.comparedWith).toBeGreaterThan(0);
+  });
+
+  it('leaves a running backup unmarked', async () => {
+    const insertRunning = async (file: string, startedAt: Date) =>
+      (
+        await database.db
+          .insertInto('backups')
+          .values({ kind: 'daily', file, database_name: database.name, requested_by: 'test', started_at: startedAt })
+          .returning('id')
+          .executeTakeFirstOrThrow()
+      ).id;
+    const fresh = await insertRunning('still-dumping.dump', new Date());
+    const stuck = await insertRunning('stuck-dumping.dump', new Date(Date.now() - (config.BACKUP_MAX_AGE_HOURS + 1) * 3_600_000));
+    try {
+      await expect(run('verify-backup')).rejects.toThrow(`Backup ${fresh} (still-dumping.dump) is still running`);
+      const freshRow = await backupRow(fresh);
+      expect(freshRow.verification_status).toBeNull();
+      expect(freshRow.verified_at).toBeNull();
+      const freshAlerts = await database.db.selectFrom('alerts').select('id').where('dedup_key', 'like', `verify-backup:${fresh}:%`).execute();
+      expect(freshAlerts).toEqual([]);
+
+      await expect(run('verify-backup', { backupId: stuck })).rejects.toThrow(`Backup ${stuck} (stuck-dumping.dump) is still running`);
+      expect((await backupRow(stuck)).verification_status).toBeNull();
+      expect(await openAlert(`verify-backup:${stuck}:completed`)).toMatchObject({ severity: 'high', status: 'open' });
+    } finally {
+      await database.db.deleteFrom('backups').where('id', 'in', [fresh, stuck]).execute();
+    }
   });
 });
 
@@ -337,6 +393,152 @@ describe('restore-db', () => {
     // New rows get fresh ids: the sequences were restored with the data.
     await expect(sql`insert into crews (name, vessel) values ('Relief crew', 'MV Example')`.execute(database.db)).resolves.toBeDefined();
   });
+
+  it('fails promptly when psql hits a lock timeout', async () => {
+    const source = await run('backup-database', { kind: 'manual' });
+    const tables = Object.keys(source.rowCounts);
+    await sql`delete from quiz_attempts where id % 5 = 0`.execute(database.db);
+    const before = await platformCounts(tables);
+
+    // The TRUNCATE waits for this lock until RESTORE_LOCK_TIMEOUT_MS (2 s here) while pg_restore fills the pipe to psql.
+    const lock = await holdTableLock('quiz_attempts');
+    const started = Date.now();
+    try {
+      await expect(run('restore-db', { backupId: source.backupId, confirm: database.name })).rejects.toThrow(/psql failed .*lock timeout/);
+    } finally {
+      await lock.release();
+    }
+
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(await platformCounts(tables)).toEqual(before);
+    expect(await readOnlyState()).toEqual({ flag: false, newConnection: 'off' });
+    const restoreSessions = await adminQuery(`select pid from pg_stat_activity where datname = $1 and application_name like 'shipshape-restore-%'`, [
+      database.name,
+    ]);
+    expect(restoreSessions).toEqual([]);
+  });
+
+  it('keeps every write of sessions opened earlier', async () => {
+    const source = await run('backup-database', { kind: 'manual' });
+    const writer = new pg.Client({ ...connectionSettings(database.url), application_name: 'crew-portal' });
+    writer.on('error', () => undefined);
+    await writer.connect();
+    const committed: string[] = [];
+    let stop = false;
+    // Opened before read-only mode, so the database default does not stop its writes.
+    const writing = (async () => {
+      for (let index = 0; !stop; index += 1) {
+        const name = `Writer crew ${index}`;
+        try {
+          await writer.query(`insert into crews (name, vessel) values ($1, 'MV Writer')`, [name]);
+        } catch {
+          return;
+        }
+        committed.push(name);
+      }
+    })();
+    await waitFor('a first committed insert', () => (committed.length > 0 ? true : undefined));
+
+    const result = await run('restore-db', { backupId: source.backupId, confirm: database.name });
+    stop = true;
+    await writing;
+    await writer.end().catch(() => undefined);
+
+    const live = await sql<{ name: string }>`select name from crews where vessel = 'MV Writer'`.execute(database.db);
+    const liveNames = new Set(live.rows.map((row) => row.name));
+    const preRestore = await backupRow(result.preRestoreBackup.id);
+    const dumped = await runProgram(config, 'pg_restore', ['--data-only', '--table=crews', '--file=-', join(backupDir, preRestore.file)]);
+    const lost = committed.filter((name) => !liveNames.has(name) && !dumped.includes(`\t${name}\t`));
+    expect(committed.length).toBeGreaterThan(0);
+    expect(lost).toEqual([]);
+    expect(result.sessionsEnded).toBeGreaterThanOrEqual(1);
+  });
+
+  it('restores a backup far larger than earlier ones', async () => {
+    await sql`
+      insert into audit_logs (action, details)
+      select 'bulk-import', jsonb_build_object('note', (select string_agg(md5(random()::text || g || part), '') from generate_series(1, 40) part))
+        from generate_series(1, 5000) g
+    `.execute(database.db);
+    try {
+      const source = await run('backup-database', { kind: 'manual' });
+      const tables = Object.keys(source.rowCounts);
+      // verify-backup's size check rejects it; restore-db must not run that check.
+      await expect(verifyBackupFile(database.db, config, await backupRow(source.backupId))).rejects.toThrow(/outside the expected/);
+      await sql`delete from audit_logs where action = 'bulk-import'`.execute(database.db);
+
+      // A list folder left by a killed restore is removed by the next one.
+      const stale = join(backupDir, '.restore-tmp', 'restore-stale');
+      await mkdir(stale, { recursive: true });
+      await writeFile(join(stale, 'restore.list'), 'left behind');
+
+      const result = await run('restore-db', { backupId: source.backupId, confirm: database.name });
+
+      expect(await platformCounts(tables)).toEqual(source.rowCounts);
+      expect(result.preRestoreBackup.id).toBeGreaterThan(source.backupId);
+      expect(await readdir(join(backupDir, '.restore-tmp'))).toEqual([]);
+    } finally {
+      await sql`delete from audit_logs where action = 'bulk-import'`.execute(database.db);
+    }
+  });
+
+  it('refuses a second start after a worker crash', async () => {
+    const source = await run('backup-database', { kind: 'manual' });
+    const tables = Object.keys(source.rowCounts);
+    await sql`delete from quiz_attempts where id % 7 = 0`.execute(database.db);
+    const before = await platformCounts(tables);
+
+    const crashPrefix = uniqueName('backups_crash');
+    const env = { DATABASE_URL: database.url, QUEUE_PREFIX: crashPrefix, BACKUP_DIR: backupDir, STORAGE_DIR: storageDir, RESTORE_LOCK_TIMEOUT_MS: '600000' };
+    const lock = await holdTableLock('quiz_attempts');
+    const first = startWorkerProcess(env, ['--queues', 'backups']);
+    let second: ReturnType<typeof startWorkerProcess> | undefined;
+    const producer = createRedis(TEST_REDIS_URL, 'producer');
+    const queue = new Queue('backups', { connection: producer, prefix: crashPrefix });
+    try {
+      await first.waitForLog('workers started');
+      const job = await queue.add('restore-db', { payload: { backupId: source.backupId, confirm: database.name }, requestedBy: 'test' });
+      await waitFor(
+        'psql waiting for its table lock',
+        async () => {
+          const rows = await adminQuery(
+            `select pid from pg_stat_activity where datname = $1 and application_name like 'shipshape-restore-%' and wait_event_type = 'Lock'`,
+            [database.name],
+          );
+          return rows.length > 0 ? true : undefined;
+        },
+        { timeoutMs: 30_000 },
+      );
+      expect((await readOnlyState()).flag).toBe(true);
+      expect(await first.stop('SIGKILL')).toBe('SIGKILL');
+      await lock.release();
+
+      // BullMQ hands the job of the dead worker to the next one once its lock expires (about 30 s).
+      second = startWorkerProcess(env, ['--queues', 'backups']);
+      const failedReason = await waitFor(
+        'the second start of the restore to fail',
+        async () => {
+          const current = await queue.getJob(job.id!);
+          return current && (await current.getState()) === 'failed' ? current.failedReason : undefined;
+        },
+        { timeoutMs: 100_000, intervalMs: 250 },
+      );
+
+      expect(failedReason).toMatch(/was interrupted before it finished/);
+      expect(failedReason).toMatch(/a person must request a new restore-db job/);
+      expect(await readOnlyState()).toEqual({ flag: false, newConnection: 'off' });
+      expect(await platformCounts(tables)).toEqual(before);
+      const alert = await openAlert(`restore-db:${job.id}:interrupted`);
+      expect(alert).toMatchObject({ severity: 'critical', source: 'restore-db', status: 'open' });
+    } finally {
+      await lock.release();
+      await first.stop('SIGKILL');
+      await second?.stop('SIGKILL');
+      await queue.close();
+      producer.disconnect();
+      await removeQueuePrefix(crashPrefix);
+    }
+  }, 150_000);
 });
 
 describe('live restore', () => {
@@ -354,9 +556,36 @@ describe('live restore', () => {
     const broken = `broken-${backup.file}`;
     await writeFile(join(backupDir, broken), bytes);
 
-    await expect(restoreOverLive(config, { ...backup, file: broken }, plan)).rejects.toThrow(/pg_restore failed/);
+    // psql may fail first, on the damaged rows pg_restore wrote before it noticed the damage.
+    await expect(restoreOverLive(config, { ...backup, file: broken }, plan)).rejects.toThrow(/(pg_restore|psql) failed/);
     expect(await platformCounts(tables)).toEqual(before);
     await unlink(join(backupDir, broken));
+  });
+
+  it('kills both programs at RESTORE_TIMEOUT_MS', async () => {
+    const source = await run('backup-database', { kind: 'manual' });
+    const backup = await backupRow(source.backupId);
+    const plan = await planRestore(database.db, config, backup);
+    const tables = Object.keys(source.rowCounts);
+    await sql`delete from quiz_attempts where id % 4 = 0`.execute(database.db);
+    const before = await platformCounts(tables);
+
+    // The lock wait outlasts the time limit, so only the time limit ends the restore.
+    const lock = await holdTableLock('quiz_attempts');
+    const started = Date.now();
+    try {
+      await expect(restoreOverLive({ ...config, RESTORE_LOCK_TIMEOUT_MS: 600_000 }, backup, plan, { timeoutMs: 1500 })).rejects.toThrow(
+        /timed out after 1500 ms \(RESTORE_TIMEOUT_MS\)/,
+      );
+      expect(Date.now() - started).toBeLessThan(15_000);
+      const sessions = await adminQuery(`select pid from pg_stat_activity where datname = $1 and application_name like 'shipshape-restore-%'`, [
+        database.name,
+      ]);
+      expect(sessions).toEqual([]);
+    } finally {
+      await lock.release();
+    }
+    expect(await platformCounts(tables)).toEqual(before);
   });
 });
 
@@ -369,6 +598,8 @@ describe('full-backup', () => {
     expect(manifest.database.sha256).toBe(await sha256(join(backupDir, result.database.file)));
     expect(manifest.storage.sha256).toBe(await sha256(join(folder, 'storage.tar.gz')));
     expect(manifest.configuration.sha256).toBe(await sha256(join(folder, 'config.json')));
+    expect((await stat(folder)).mode & 0o777).toBe(0o700);
+    for (const name of ['manifest.json', 'storage.tar.gz', 'config.json']) expect((await stat(join(folder, name))).mode & 0o777, name).toBe(0o600);
 
     const entries: string[] = [];
     await listTar({ file: join(folder, 'storage.tar.gz'), onReadEntry: (entry) => entries.push(entry.path) });
@@ -449,6 +680,23 @@ describe('retention', () => {
     expect(report.keptVerifiedId).toBe(verified.id);
     const files = await readdir(backupDir);
     for (const row of daily.slice(1).filter((item) => item.id !== verified.id)) expect(files).not.toContain(row.file);
+  });
+
+  it('gives failed backups no keep slot', async () => {
+    const older = await run('backup-database', { kind: 'daily' });
+    const good = await run('backup-database', { kind: 'daily' });
+    const bad = await run('backup-database', { kind: 'daily' });
+    await database.db.updateTable('backups').set({ verification_status: 'failed', verification_error: 'checksum: test' }).where('id', 'in', [older.backupId, bad.backupId]).execute();
+
+    const report = await applyRetention(database.db, { ...config, BACKUP_KEEP_DAILY: 1 });
+
+    const left = await database.db.selectFrom('backups').select('id').where('kind', 'in', ['daily', 'manual']).execute();
+    const leftIds = left.map((row) => row.id);
+    expect(leftIds).toContain(good.backupId);
+    expect(leftIds).toContain(bad.backupId);
+    expect(leftIds).not.toContain(older.backupId);
+    expect(leftIds).toContain(report.keptVerifiedId);
+    expect(report.removed.map((row) => row.id)).toContain(older.backupId);
   });
 });
 

@@ -166,7 +166,8 @@ describe('delivery', () => {
     const row = await emailRow(id);
     expect(row.status).toBe('sent');
     expect(row.attempts).toBe(2);
-    expect(smtp.received).toHaveLength(1);
+    // Counted by recipient: under load, a job of an earlier test can still finish after the reset.
+    expect(smtp.received.filter((message) => message.to.includes('busy@fleet.example'))).toHaveLength(1);
   });
 });
 

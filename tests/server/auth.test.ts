@@ -3,7 +3,10 @@ import { Worker } from 'bullmq';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobDefinitions } from '../../src/jobs/registry.js';
-import { BOOTSTRAP_TOKEN_NAME } from '../../src/server/auth/token-store.js';
+import { pino } from 'pino';
+import { createDatabase } from '../../src/db/database.js';
+import { TokenAuthenticator } from '../../src/server/auth/authenticator.js';
+import { BOOTSTRAP_TOKEN_NAME, createToken as storeToken } from '../../src/server/auth/token-store.js';
 import { TEST_ADMIN_TOKEN, buildTestApp, injectWithoutToken } from '../helpers/app.js';
 import { createTestDatabase, removeQueuePrefix, testConfig, uniqueName, type TestDatabase } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
@@ -404,5 +407,24 @@ describe('token cache and revocation', () => {
 
     expect(response.statusCode).toBe(404);
     expect(response.json()).toMatchObject({ code: 'TOKEN_NOT_FOUND' });
+  });
+});
+
+describe('authentication while PostgreSQL is down', () => {
+  it('keeps accepting tokens verified before', async () => {
+    const pool = createDatabase(database.url, { max: 1, applicationName: 'auth-outage-test' });
+    const { token } = await storeToken(pool, { name: 'outage-probe', role: 'viewer', createdBy: 'test' });
+    const authenticator = new TokenAuthenticator({ db: pool, logger: pino({ level: 'silent' }), cacheTtlMs: 1, lastUseFlushMs: 3_600_000 });
+    try {
+      expect(await authenticator.verify(token)).toEqual({ name: 'outage-probe', role: 'viewer' });
+      // A destroyed pool fails every query, as an unreachable server does.
+      await pool.destroy();
+      await new Promise((resolve) => setImmediate(resolve));
+
+      expect(await authenticator.verify(token)).toEqual({ name: 'outage-probe', role: 'viewer' });
+      await expect(authenticator.verify('ssk_never_seen_before_0000000000000000000000000')).rejects.toThrow();
+    } finally {
+      await authenticator.close().catch(() => undefined);
+    }
   });
 });

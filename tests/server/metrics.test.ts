@@ -277,4 +277,14 @@ describe('GET /metrics', () => {
       expect(used.has(name), name).toBe(true);
     }
   });
+
+  it('keeps the job label of job metrics through Prometheus', async () => {
+    // Prometheus overwrites a scraped `job` label with its own unless honor_labels is set.
+    const exposition = await scrape();
+    const withJobLabel = exposition.samples.filter((sample) => 'job' in sample.labels);
+    const prometheus = await readFile(new URL('../../deploy/prometheus/prometheus.yml', import.meta.url), 'utf8');
+
+    expect(withJobLabel.length).toBeGreaterThan(0);
+    expect(prometheus).toMatch(/^\s+honor_labels: true$/m);
+  });
 });

@@ -50,6 +50,11 @@ async function removeBackup(db: Db, config: Config, row: Pick<BackupRow, 'id' | 
   await db.deleteFrom('backups').where('id', '=', row.id).execute();
 }
 
+/** Checks whether a backup failed, or completed but failed its verification or restore test. */
+function isKnownBad(row: Pick<BackupRow, 'status' | 'verification_status' | 'restore_test_status'>): boolean {
+  return row.status === 'failed' || row.verification_status === 'failed' || row.restore_test_status === 'failed';
+}
+
 export interface RetentionReport {
   removed: { id: number; file: string; kind: BackupKind; status: string }[];
   /** The newest verified backup, which retention never removes. */
@@ -57,11 +62,13 @@ export interface RetentionReport {
 }
 
 /**
- * Keeps the newest BACKUP_KEEP_DAILY completed daily and manual backups, the
- * newest BACKUP_KEEP_MONTHLY monthly ones and the newest BACKUP_KEEP_DAILY
- * pre-restore ones, and removes older ones (file, full-backup folder, row).
- * Failed rows older than the oldest kept backup of their group go too. The
- * newest backup whose verification passed is never removed.
+ * Keeps the newest BACKUP_KEEP_DAILY good daily and manual backups, the
+ * newest BACKUP_KEEP_MONTHLY good monthly ones and the newest
+ * BACKUP_KEEP_DAILY good pre-restore ones, and removes older ones (file,
+ * full-backup folder, row). A backup is good unless it failed or failed its
+ * verification or restore test. Bad rows older than the oldest kept backup
+ * of their group go too. The newest backup whose verification passed is
+ * never removed.
  */
 export async function applyRetention(db: Db, config: Config): Promise<RetentionReport> {
   const verified = await db
@@ -78,19 +85,20 @@ export async function applyRetention(db: Db, config: Config): Promise<RetentionR
   for (const group of retentionGroups(config)) {
     const rows = await db
       .selectFrom('backups')
-      .select(['id', 'file', 'bundle', 'kind', 'status', 'started_at'])
+      .select(['id', 'file', 'bundle', 'kind', 'status', 'started_at', 'verification_status', 'restore_test_status'])
       .where('kind', 'in', group.kinds)
       .where('status', '<>', 'running')
       .orderBy('started_at', 'desc')
       .orderBy('id', 'desc')
       .execute();
-    const completed = rows.filter((row) => row.status === 'completed');
-    const kept = completed.slice(0, group.keep);
+    const good = rows.filter((row) => !isKnownBad(row));
+    const kept = good.slice(0, group.keep);
     const oldestKept = kept[kept.length - 1]?.started_at;
 
+    // Known-bad rows are removed first, once a newer good backup exists, and never take a keep slot.
     const expired = [
-      ...completed.slice(group.keep),
-      ...rows.filter((row) => row.status === 'failed' && oldestKept !== undefined && row.started_at < oldestKept),
+      ...rows.filter((row) => isKnownBad(row) && oldestKept !== undefined && row.started_at < oldestKept),
+      ...good.slice(group.keep),
     ].filter((row) => row.id !== protectedId);
     for (const row of expired) {
       await removeBackup(db, config, row);

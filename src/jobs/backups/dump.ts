@@ -47,14 +47,14 @@ export interface WriteDumpOptions {
 export async function writeDump(options: WriteDumpOptions): Promise<DumpFileResult> {
   const started = performance.now();
   const partial = options.path + PARTIAL_SUFFIX;
-  await mkdir(dirname(options.path), { recursive: true });
+  await mkdir(dirname(options.path), { recursive: true, mode: 0o700 });
 
   const args = ['--format=custom', '--no-password'];
   if (options.snapshot) args.push(`--snapshot=${options.snapshot}`);
   try {
     const dump = spawnProgram(options.config, 'pg_dump', args, options.pgEnv, { signal: options.signal });
     const tap = new DigestTap();
-    const written = pipeline(dump.child.stdout!, tap, createWriteStream(partial, { flags: 'wx' }));
+    const written = pipeline(dump.child.stdout!, tap, createWriteStream(partial, { flags: 'wx', mode: 0o600 }));
     // Both must succeed: the stream ends normally even when pg_dump fails half way.
     await Promise.all([written, dump.finished]);
     // fsync through a new descriptor flushes the same file: the data is on disk before the rename.

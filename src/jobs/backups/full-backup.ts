@@ -25,12 +25,12 @@ async function archiveStorage(config: Config, path: string, signal: AbortSignal)
   const storage = absolute(config.STORAGE_DIR);
   // A storage folder that was never written to is backed up as an empty archive.
   await mkdir(storage, { recursive: true });
-  await pipeline(createTar({ gzip: true, cwd: storage, portable: true }, ['.']), createWriteStream(path, { flags: 'wx' }), { signal });
+  await pipeline(createTar({ gzip: true, cwd: storage, portable: true }, ['.']), createWriteStream(path, { flags: 'wx', mode: 0o600 }), { signal });
   await fsyncPath(path);
 }
 
 async function writeSynced(path: string, text: string): Promise<void> {
-  await writeFile(path, text, { flag: 'wx' });
+  await writeFile(path, text, { flag: 'wx', mode: 0o600 });
   await fsyncPath(path);
 }
 
@@ -61,7 +61,7 @@ export const fullBackup = defineJob({
     const partial = backupPath(config, bundle + PARTIAL_SUFFIX);
     // Recorded first, so retention also finds a `.partial` folder that a killed run left behind.
     await db.updateTable('backups').set({ bundle }).where('id', '=', dump.id).execute();
-    await mkdir(partial, { recursive: true });
+    await mkdir(partial, { recursive: true, mode: 0o700 });
     let manifest: Record<string, unknown>;
     try {
       await archiveStorage(config, `${partial}/${STORAGE_ARCHIVE}`, context.signal);

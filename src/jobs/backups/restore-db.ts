@@ -8,7 +8,9 @@ import { createBackup } from './create-backup.js';
 import { planRestore, restoreOverLive } from './live-restore.js';
 import { currentMigration, SHIPSHAPE_TABLES } from './platform-tables.js';
 import { databaseName } from './pg-tools.js';
-import { verifyBackupFile } from './verify.js';
+import { endOtherSessions } from './other-sessions.js';
+import { claimRestoreStart } from './restore-once.js';
+import { checkBackupIntegrity } from './verify.js';
 
 /** Rejects a restore whose `confirm` is not the name of the database it would overwrite. */
 function validateConfirmation(payload: { confirm?: string; dryRun?: boolean }, environment?: PayloadEnvironment): string[] {
@@ -44,14 +46,23 @@ async function isReadOnly(context: JobContext): Promise<boolean> {
   return settings.read_only;
 }
 
+/** Wraps a failure after the restore started, so BullMQ does not retry it: a restore runs once per request. */
+function noRetry(error: unknown): UnrecoverableError {
+  if (error instanceof UnrecoverableError) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new UnrecoverableError(`${reason} (a restore is not retried; request a new restore-db job if one is still needed)`);
+}
+
 /**
  * Restores a backup over the configured database (see live-restore.ts for
- * what is replaced and what is kept). Order: check the backup (completed, same
- * migration, checksum and archive readable), turn read-only mode on unless it
- * already is, take a pre-restore backup, restore in one transaction, and turn
- * read-only mode off again only if this job turned it on. The pre-restore
- * backup is taken after read-only mode is on, so no write made between it and
- * the restore is lost.
+ * what is replaced and what is kept). First it checks the backup (completed,
+ * same migration, file, checksum and archive readable) and records the start
+ * in Redis (restore-once.ts). Then it turns read-only mode on unless it
+ * already is, ends the other sessions of the database, takes a pre-restore
+ * backup and restores in one transaction. Last it turns read-only mode off
+ * again, only if this job turned it on. Read-only mode applies only to new connections, so ending the other
+ * sessions (other-sessions.ts) is what keeps a write from landing between the
+ * pre-restore backup and the restore. A failure after the start is not retried.
  */
 export const restoreDb = defineJob({
   name: 'restore-db',
@@ -72,7 +83,8 @@ export const restoreDb = defineJob({
   async run(context, payload) {
     const { db, config } = context;
     const backup = await loadRestorableBackup(context, payload.backupId);
-    await verifyBackupFile(db, config, backup, context.signal).catch((error: unknown) => {
+    // The size check of verify-backup is left out: a good backup may differ in size from the earlier ones.
+    await checkBackupIntegrity(config, backup, context.signal).catch((error: unknown) => {
       const reason = error instanceof Error ? error.message : String(error);
       throw new UnrecoverableError(`Backup ${backup.id} failed its checks, so it is not restored: ${reason}`);
     });
@@ -80,10 +92,19 @@ export const restoreDb = defineJob({
     const base = { database: databaseName(config.DATABASE_URL), backup: describeBackup(backup), tables: plan.tables, keptTables: [...SHIPSHAPE_TABLES] };
     if (payload.dryRun) return { dryRun: true, ...base };
 
-    const turnedReadOnlyOn = !(await isReadOnly(context));
-    if (turnedReadOnlyOn) await readonlyMode.run(context, { on: true });
+    const record = await claimRestoreStart(context, backup.id);
+    let turnedReadOnlyOn = false;
     let summary;
     try {
+      turnedReadOnlyOn = !(await isReadOnly(context));
+      if (turnedReadOnlyOn) {
+        // Recorded first: a crash right after turning it on still leaves a record that it must be turned off.
+        await record.update('read-only-on', true);
+        await readonlyMode.run(context, { on: true });
+      }
+      const sessionsEnded = await endOtherSessions(db);
+      await context.log(`ended ${sessionsEnded} other sessions of the database`);
+
       const preRestore = await createBackup(
         { db, config, logger: context.logger, signal: context.signal, requestedBy: context.job.requestedBy, jobId: context.job.id, log: context.log },
         'pre-restore',
@@ -91,9 +112,17 @@ export const restoreDb = defineJob({
       await context.log(`pre-restore backup ${preRestore.backup.id} written; restoring backup ${backup.id}`);
 
       const readOnlyDuringRestore = await isReadOnly(context);
-      const restoreMs = await restoreOverLive(config, backup, plan, context.signal);
+      const restoreMs = await restoreOverLive(config, backup, plan, { signal: context.signal });
       await context.log(`backup ${backup.id} restored in ${restoreMs} ms`);
-      summary = { dryRun: false, ...base, preRestoreBackup: describeBackup(preRestore.backup), restoreMs, readOnlyDuringRestore, turnedReadOnlyOn };
+      summary = {
+        dryRun: false,
+        ...base,
+        preRestoreBackup: describeBackup(preRestore.backup),
+        restoreMs,
+        readOnlyDuringRestore,
+        turnedReadOnlyOn,
+        sessionsEnded,
+      };
     } catch (error) {
       // The restore's own error matters more than a failure to make the database writable again.
       if (turnedReadOnlyOn) {
@@ -101,9 +130,19 @@ export const restoreDb = defineJob({
           context.logger.error({ err: offError }, 'turning read-only mode off failed; run readonly-mode with off');
         });
       }
+      await record.update('finished', false).catch((recordError: unknown) => {
+        context.logger.error({ err: recordError, jobId: context.job.id }, 'recording the end of the restore failed');
+      });
+      throw noRetry(error);
+    }
+    try {
+      if (turnedReadOnlyOn) await readonlyMode.run(context, { off: true });
+    } catch (error) {
+      // A retry of this job turns read-only mode off without restoring again.
+      await record.update('finished', true);
       throw error;
     }
-    if (turnedReadOnlyOn) await readonlyMode.run(context, { off: true });
+    await record.update('finished', false);
     return summary;
   },
 });

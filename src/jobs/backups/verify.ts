@@ -66,8 +66,17 @@ export interface VerificationReport {
   comparedWith: number;
 }
 
-/** Runs every check on `backup` and throws a VerificationError at the first that fails. */
-export async function verifyBackupFile(db: Db, config: Config, backup: BackupRow, signal?: AbortSignal): Promise<VerificationReport> {
+export interface IntegrityReport {
+  sizeBytes: number;
+  archiveEntries: number;
+}
+
+/**
+ * Checks that `backup` completed, its file exists with the recorded size and
+ * SHA-256, and pg_restore can read its table of contents. Throws a
+ * VerificationError at the first check that fails.
+ */
+export async function checkBackupIntegrity(config: Config, backup: BackupRow, signal?: AbortSignal): Promise<IntegrityReport> {
   const label = `Backup ${backup.id} (${backup.file})`;
   if (backup.status !== 'completed') {
     const detail = backup.error ? `: ${backup.error}` : '';
@@ -95,6 +104,16 @@ export async function verifyBackupFile(db: Db, config: Config, backup: BackupRow
     throw new VerificationError('archive', backup.id, `${label} cannot be read by pg_restore --list: ${reason}`);
   }
   const archiveEntries = listing.split('\n').filter((line) => /^\d+;/.test(line)).length;
+  return { sizeBytes: size, archiveEntries };
+}
+
+/**
+ * Runs every check on `backup`: the integrity checks, then its size against
+ * the recent completed dumps. Throws a VerificationError at the first that fails.
+ */
+export async function verifyBackupFile(db: Db, config: Config, backup: BackupRow, signal?: AbortSignal): Promise<VerificationReport> {
+  const label = `Backup ${backup.id} (${backup.file})`;
+  const { sizeBytes: size, archiveEntries } = await checkBackupIntegrity(config, backup, signal);
 
   const recent = await db
     .selectFrom('backups')

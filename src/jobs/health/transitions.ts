@@ -49,8 +49,9 @@ function alertsFor(state: ComponentState, change: StatusChange, rules: Transitio
 
   // A component that fails again soon after its last critical alert is flapping:
   // it is raised as high, which goes into the digest instead of an immediate email.
+  // Never the database: the digest needs the database, so a second outage would reach no one.
   const lastCritical = state.lastCriticalAt ? Date.parse(state.lastCriticalAt) : Number.NEGATIVE_INFINITY;
-  const flapping = now.getTime() - lastCritical < rules.flapWindowMinutes * 60_000;
+  const flapping = component !== 'database' && now.getTime() - lastCritical < rules.flapWindowMinutes * 60_000;
   const severity: AlertSeverity = flapping ? 'high' : 'critical';
   if (!flapping) state.lastCriticalAt = at;
   const message = `${component} health check failed${flapping ? ' again (flapping)' : ''}: ${change.output ?? 'fail'}`;

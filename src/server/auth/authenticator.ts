@@ -83,7 +83,18 @@ export class TokenAuthenticator {
 
     const tokenHash = hashToken(token);
     let entry = this.#cache.get(tokenHash);
-    if (!entry || entry.expiresAt <= Date.now()) entry = await this.#lookUp(tokenHash);
+    if (!entry || entry.expiresAt <= Date.now()) {
+      const stale = entry;
+      try {
+        entry = await this.#lookUp(tokenHash);
+      } catch (error) {
+        // While PostgreSQL is down, a token verified before keeps working, so operators and
+        // Prometheus can watch the outage. A revocation still removes it at once (invalidate).
+        if (!stale?.principal) throw error;
+        this.#logger.warn({ token: stale.principal.name }, 'PostgreSQL did not respond; accepting the token as last verified');
+        entry = stale;
+      }
+    }
     if (entry.tokenId !== undefined) this.#lastUses.set(entry.tokenId, new Date());
     return entry.principal;
   }

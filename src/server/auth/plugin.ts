@@ -178,7 +178,17 @@ export const authPlugin = fp<{ config: Config }>(
       if (credentials.kind !== 'token') return;
       // NOTE: a well-formed token the cache does not know costs one indexed lookup in PostgreSQL
       // before the rate limit counts the request, so a flood of distinct guesses reaches the database.
-      const principal = await app.authenticator.verify(credentials.token);
+      let principal: Principal | undefined;
+      try {
+        principal = await app.authenticator.verify(credentials.token);
+      } catch (error) {
+        // Liveness, readiness and metrics must answer while PostgreSQL is down; they serve their
+        // anonymous view instead of failing on a token that cannot be checked.
+        const access = routeAccess(request);
+        if (access !== 'public' && access !== 'metrics') throw error;
+        request.authProblem = 'the token could not be checked because PostgreSQL did not respond';
+        return;
+      }
       if (principal) {
         request.principal = principal;
         request.authProblem = null;
