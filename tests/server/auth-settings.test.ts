@@ -14,6 +14,8 @@ const apps: FastifyInstance[] = [];
 async function build(settings: Record<string, string>): Promise<FastifyInstance> {
   const app = await buildTestApp({ config: testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix, ...settings }), logger: false });
   apps.push(app);
+  // The rate limit lets requests through uncounted until Redis is connected; the counts below need it connected.
+  await app.redis.ping();
   return app;
 }
 
