@@ -59,7 +59,7 @@ export async function ensureDatabase(url: string): Promise<boolean> {
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     const code = (error as { code?: unknown }).code;
-    // The server answered but refused the login: the credentials are wrong, not the server down.
+    // The server responded but rejected the login: the credentials are wrong, not the server down.
     if (code === INVALID_PASSWORD || code === INVALID_AUTHORIZATION) {
       throw new Error(`PostgreSQL at ${redactUrl(url)} rejected the login (${reason}); check the user and password in DATABASE_URL`, { cause: error });
     }

@@ -81,7 +81,7 @@ export interface JobDefinition<Payload extends TObject = TObject> {
   run(context: JobContext, payload: Static<Payload>): Promise<JobSummary>;
 }
 
-/** What a `validate` hook may compare a payload with, such as the configured database name. */
+/** Context a `validate` hook may compare a payload with, such as the configured database name. */
 export interface PayloadEnvironment {
   config: Config;
 }

@@ -23,9 +23,9 @@ const WHOLE_QUEUE_ROUTES = ['/api/queues/:queueName/retry/:queueStatus', '/api/q
 
 /**
  * Bull Board routes that would bypass Shipshape's own checks, each with the
- * route to use instead: adding a job or editing its data skips payload
- * validation, the job's role and the maintenance log, and editing a job
- * scheduler skips the schedule overrides, their limits and their history.
+ * route to use instead. Adding a job or editing its data skips payload
+ * validation, the job's role and the maintenance log. Editing a job scheduler
+ * skips the schedule overrides, their limits and their history.
  */
 const REPLACED_ROUTES: Record<string, string> = {
   '/api/queues/:queueName/add': 'request runs with POST /api/jobs/:name, which validates the payload',

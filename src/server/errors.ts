@@ -26,7 +26,7 @@ export const apiErrors = {
   FORBIDDEN: { status: 403, description: "The token's role is lower than the route or job requires; the message names the role required" },
   TOKEN_NOT_FOUND: { status: 404, description: 'No API token has this name' },
   TOKEN_NAME_TAKEN: { status: 409, description: 'Another API token, revoked or not, has this name' },
-  RATE_LIMITED: { status: 429, description: 'The token or client address made more requests than the rate limit allows; Retry-After says when to retry' },
+  RATE_LIMITED: { status: 429, description: 'The token or client address made more requests than the rate limit allows; Retry-After gives the seconds to wait' },
   INTERNAL: { status: 500, description: 'An unexpected error; details are in the server log under the request id' },
   SERVICE_UNAVAILABLE: { status: 503, description: 'A backing service (Postgres or Redis) is unreachable' },
 } as const;

@@ -91,7 +91,7 @@ async function openBrowser(token: string): Promise<{ page: Page; failures: strin
   const failures: string[] = [];
   page.on('response', (response) => {
     const url = new URL(response.url());
-    // A 401 is the login challenge the browser answers; everything else from the API must load.
+    // A 401 is the login challenge the browser handles. Every other response from the API must load.
     if (url.hostname === '127.0.0.1' && response.status() >= 400 && response.status() !== 401) failures.push(`${response.status()} ${url.pathname}`);
   });
   const violations: string[] = [];
@@ -109,7 +109,7 @@ async function openFailedJob(page: Page): Promise<void> {
   await page.getByText(`#${failedJob.id}`, { exact: true }).waitFor();
 }
 
-/** Clicks the job card's Retry button, confirms if Bull Board asks, and returns the status of the retry request. */
+/** Clicks the job card's Retry button, confirms if Bull Board shows a confirmation, and returns the status of the retry request. */
 async function clickRetry(page: Page): Promise<number> {
   const retried = page.waitForResponse((response) => response.request().method() === 'PUT' && response.url().endsWith(`/maintenance/${failedJob.id}/retry`));
   // The job card's icon buttons have no label; retry is the one with the refresh icon.

@@ -73,7 +73,7 @@ async function openBrowser(): Promise<BrowserContext> {
     args: CHROMIUM_ARGS,
     // Narrower windows scroll the status tabs sideways and can hide FAILED.
     viewport: { width: 1280, height: 720 },
-    // Bull Board asks for HTTP Basic credentials: any user name, an API token as password.
+    // Bull Board requires HTTP Basic credentials: any user name, an API token as password.
     httpCredentials: { username: 'test', password: TEST_ADMIN_TOKEN },
     timeout: 30_000,
   });

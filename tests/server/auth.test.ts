@@ -351,7 +351,7 @@ describe('token cache and revocation', () => {
     const token = await createToken(app, 'cache-probe', 'viewer');
     expect((await app.inject({ method: 'GET', url: '/api/jobs', headers: bearer(token) })).statusCode).toBe(200);
 
-    // Revoked behind the API's back: only the cache answers until its entry expires.
+    // Revoked behind the API's back: only the cache decides until its entry expires.
     await database.db.updateTable('api_tokens').set({ revoked_at: new Date() }).where('name', '=', 'cache-probe').execute();
     const cached = await app.inject({ method: 'GET', url: '/api/jobs', headers: bearer(token) });
 

@@ -120,7 +120,7 @@ export async function restoreOverLive(config: Config, backup: BackupRow, plan: R
     const restore = spawnProgram(config, 'pg_restore', args, env, { signal: options.signal });
     let restoreKilled = false;
     const killRestore = () => {
-      // A second call, after the kill but before the exit is seen, gets false from kill(): keep the first answer.
+      // A second call, after the kill but before the exit is seen, gets false from kill(), so the first result is kept.
       if (restore.child.exitCode === null && restore.child.signalCode === null) restoreKilled = restore.child.kill('SIGKILL') || restoreKilled;
       // Output that psql will never read keeps the paused stream, and so pg_restore's 'close' event, pending.
       restore.child.stdout?.destroy();

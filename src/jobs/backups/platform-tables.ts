@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 
 /*
- * Which tables a restore replaces.
+ * The tables a restore replaces.
  *
  * Shipshape's own records share the database with the platform's data. A
  * restore replaces the rows of every table in the `public` schema except the

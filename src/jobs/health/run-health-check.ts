@@ -119,7 +119,7 @@ async function initialStates(deps: HealthRunDependencies, databaseUp: boolean): 
 }
 
 /**
- * One health-check run: the checks, the state changes they confirm, the
+ * Runs one health check: the checks, the state changes they confirm, the
  * history and the alerts. Redis keeps the current state, so the run works
  * while Postgres is down. Postgres writes that fail wait in Redis and go in,
  * in order, on the first run that reaches Postgres again.

@@ -62,7 +62,7 @@ function alertsFor(state: ComponentState, change: StatusChange, rules: Transitio
 /**
  * Applies one result to a component's state. The confirmed status changes only
  * after `confirmRuns` results in a row agree, so a target that alternates
- * between pass and fail changes nothing and alerts nobody. A component seen
+ * between pass and fail changes nothing and raises no alert. A component seen
  * for the first time starts as pass and is confirmed like any other.
  */
 export function evaluate(previous: ComponentState | undefined, result: ComponentResult, rules: TransitionRules, now: Date): Evaluation {

@@ -14,7 +14,7 @@ const DRY_RUN_NOTE = 'dry run: nothing was changed';
 
 /**
  * Reads, per job, the number of runs and failures in the period and the run
- * its section shows: the latest run the scheduler started that was not a dry
+ * its section shows. That run is the latest scheduler run that was not a dry
  * run, else the latest run that was not a dry run, else the latest run.
  */
 async function readWeek(db: Db, days: number): Promise<{ start: Date; end: Date; weeks: Map<string, JobWeek> }> {
@@ -69,10 +69,10 @@ async function readWeek(db: Db, days: number): Promise<{ start: Date; end: Date;
 }
 
 /**
- * Writes the weekly maintenance report: for each job of WEEKLY_SECTIONS the
- * runs of the past week and the findings of its chosen run ("no run this
- * week" when it has none), the health checks from their own tables, the
- * monthly jobs that ran, then every other job that ran. One transaction stores
+ * Writes the weekly maintenance report. For each job of WEEKLY_SECTIONS it
+ * shows the runs of the past week and the findings of its chosen run ("no run
+ * this week" when it has none). Then come the health checks, from their own
+ * tables, the monthly jobs that ran, and every other job that ran. One transaction stores
  * the report in `reports` and queues its email to REPORT_EMAIL_TO (default
  * ALERT_EMAIL_TO). A retried job finds its report by job id, so it writes no second one.
  */
@@ -101,7 +101,7 @@ export const weeklyReport = defineJob({
     const body = weeklyReportText(week, week.weeks, health);
     const title = `Weekly maintenance report, ${week.start.toISOString().slice(0, 10)} to ${week.end.toISOString().slice(0, 10)}`;
     const missing = WEEKLY_SECTIONS.filter((section) => !week.weeks.get(section.job)?.latest).map((section) => section.job);
-    // health-check writes no maintenance_logs row; its latest result tells whether it ran.
+    // health-check writes no maintenance_logs row; its latest result shows whether it ran.
     if (health.latestCheck === null || health.latestCheck < week.start) missing.push('health-check');
     const summary = {
       days,

@@ -40,7 +40,7 @@ export const DEFAULT_CACHE_TTL_MS = 30_000;
  *
  * A stored token is found by the SHA-256 hash of the presented one. That
  * lookup is constant-time with respect to the secret: the index compares
- * hashes, and how far a guess's hash matches a stored hash tells nothing
+ * hashes, and how far a guess's hash matches a stored hash reveals nothing
  * about how far the guess matches the token. Results are cached by hash for
  * cacheTtlMs (unknown tokens for negativeTtlMs). Revocation drops the entry
  * at once in the process that revokes and, through Redis pub/sub, in every

@@ -182,8 +182,8 @@ export const authPlugin = fp<{ config: Config }>(
       try {
         principal = await app.authenticator.verify(credentials.token);
       } catch (error) {
-        // Liveness, readiness and metrics must answer while PostgreSQL is down; they serve their
-        // anonymous view instead of failing on a token that cannot be checked.
+        // Liveness, readiness and metrics must respond while PostgreSQL is down, so they serve
+        // their anonymous view instead of failing on a token that cannot be checked.
         const access = routeAccess(request);
         if (access !== 'public' && access !== 'metrics') throw error;
         request.authProblem = 'the token could not be checked because PostgreSQL did not respond';

@@ -25,7 +25,7 @@ type IncrCallback = (error: Error | null, result?: { current: number; ttl: numbe
  * resources plugin opens after this plugin is registered, so the store reads
  * it at request time. While that connection is not ready the store lets
  * requests through: the limit must not take the API down with Redis, and
- * GET /health/ready must still answer.
+ * GET /health/ready must still respond.
  */
 function createStore(getRedis: () => Redis, namespace: string) {
   return class RedisRateLimitStore {

@@ -6,7 +6,7 @@ export type { Role };
 export const roles: readonly Role[] = ['viewer', 'operator', 'admin'];
 
 /**
- * Who may call a route: a role, `public` for routes open to anyone (liveness
+ * Access a route requires: a role, `public` for routes open to anyone (liveness
  * and readiness), or `metrics` for GET /metrics, which METRICS_AUTH governs.
  */
 export type RouteAccess = Role | 'public' | 'metrics';
@@ -22,12 +22,12 @@ export function isRole(value: unknown): value is Role {
   return typeof value === 'string' && (roles as readonly string[]).includes(value);
 }
 
-/** Whether a token of role `held` may do what `required` allows. */
+/** Returns true when a token of role `held` may do what `required` allows. */
 export function hasRole(held: Role, required: Role): boolean {
   return roles.indexOf(held) >= roles.indexOf(required);
 }
 
-/** The role a route needs when it declares none: reading is for viewers, changing is for admins. */
+/** Returns the role a route needs when it declares none: viewer for reads, admin for changes. */
 export function defaultRole(method: string): Role {
   return method === 'GET' || method === 'HEAD' ? 'viewer' : 'admin';
 }

@@ -15,7 +15,7 @@ export function generateToken(): string {
  * Returns the SHA-256 hash of a token, in hex, as the database stores it.
  *
  * A fast hash is right here, unlike for passwords: a generated token carries
- * 256 random bits, so nobody can find it by hashing guesses, and a slow key
+ * 256 random bits, so it cannot be found by hashing guesses, and a slow key
  * derivation function (bcrypt, scrypt) would only add work to every cache miss.
  * Being deterministic, the hash is also the lookup key.
  */
@@ -25,7 +25,7 @@ export function hashToken(token: string): string {
 
 /**
  * Compares a presented token with a configured one in constant time. Both are
- * hashed first, so the comparison sees two 32-byte digests whatever the
+ * hashed first, so the comparison gets two 32-byte digests whatever the
  * lengths, and timingSafeEqual takes the same time wherever they differ.
  */
 export function tokensEqual(presented: string, expected: string): boolean {

@@ -3,6 +3,7 @@ import type { AlertRow } from '../../db/schema.js';
 import { acknowledgeAlert, raiseAlert, resolveAlert, type AlertTransition } from '../../jobs/alerts/alerts.js';
 import { ApiError } from '../errors.js';
 import { RowId, StringEnum } from '../../schemas.js';
+import { keysetPage } from '../pagination.js';
 
 const Severity = StringEnum(['critical', 'high', 'medium', 'low']);
 const Status = StringEnum(['open', 'acknowledged', 'resolved']);
@@ -88,8 +89,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (before) query = query.where('id', '<', before);
       const rows = await query.execute();
 
-      const page = rows.slice(0, limit);
-      return { items: page.map(toApi), nextBefore: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null };
+      return keysetPage(rows, limit, toApi);
     },
   );
 

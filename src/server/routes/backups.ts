@@ -2,6 +2,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { BackupRow } from '../../db/schema.js';
 import { ApiError } from '../errors.js';
 import { RowId, StringEnum } from '../../schemas.js';
+import { keysetPage } from '../pagination.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
 const NullableInteger = Type.Union([Type.Integer(), Type.Null()]);
@@ -80,8 +81,7 @@ export const backupRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (before) query = query.where('id', '<', before);
       const rows = await query.execute();
 
-      const page = rows.slice(0, limit);
-      return { items: page.map(toApi), nextBefore: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null };
+      return keysetPage(rows, limit, toApi);
     },
   );
 

@@ -3,6 +3,7 @@ import type { EmailRow } from '../../db/schema.js';
 import { insertEmail, scheduleSend, sendJobId, sendJobOptions } from '../../jobs/email/email-queue.js';
 import { ApiError } from '../errors.js';
 import { RowId, StringEnum } from '../../schemas.js';
+import { keysetPage } from '../pagination.js';
 
 const EmailStatus = StringEnum(['pending', 'sending', 'sent', 'failed']);
 
@@ -98,8 +99,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (before) query = query.where('id', '<', before);
       const rows = await query.execute();
 
-      const page = rows.slice(0, limit);
-      return { items: page.map(toApi), nextBefore: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null };
+      return keysetPage(rows, limit, toApi);
     },
   );
 

@@ -2,6 +2,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { MaintenanceLog } from '../../db/schema.js';
 import { ApiError } from '../errors.js';
 import { StringEnum } from '../../schemas.js';
+import { keysetPage } from '../pagination.js';
 
 const MaintenanceLogEntry = Type.Object({
   id: Type.Integer(),
@@ -74,8 +75,7 @@ export const maintenanceLogRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (before) query = query.where('id', '<', before);
       const rows = await query.execute();
 
-      const page = rows.slice(0, limit);
-      return { items: page.map(toApi), nextBefore: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null };
+      return keysetPage(rows, limit, toApi);
     },
   );
 };

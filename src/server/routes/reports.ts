@@ -2,6 +2,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { ReportRow } from '../../db/schema.js';
 import { RowId } from '../../schemas.js';
 import { ApiError } from '../errors.js';
+import { keysetPage } from '../pagination.js';
 
 const ReportMetadata = {
   id: Type.Integer(),
@@ -56,8 +57,7 @@ export const reportRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (before) query = query.where('id', '<', before);
       const rows = await query.execute();
 
-      const page = rows.slice(0, limit);
-      return { items: page.map(metadata), nextBefore: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null };
+      return keysetPage(rows, limit, metadata);
     },
   );
 
